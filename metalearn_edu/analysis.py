@@ -320,3 +320,41 @@ def format_ci(mean: float, half: float, digits: int = 3) -> str:
         '0.612 ± 0.021'
     """
     return f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+@torch.no_grad()
+def model_attention_stats(model: Any, tokenizer: Any, texts: Sequence[str], max_len: int = 64,
+                          batch_size: int = 32) -> dict[str, torch.Tensor]:
+    """`attention_pattern_stats` of a model over held-out texts, averaged over all of them.
+
+    Args:
+        model: a `metalearn_edu.model.BertEncoder` (anything whose forward takes
+            ``return_attention=True`` and returns ``.attentions``).
+        tokenizer: the model's tokenizer.
+        texts: e.g. held-out sentences.
+        max_len: texts are truncated to this many tokens.
+
+    Returns:
+        Each statistic as an (L, H) tensor, weighted by the number of queries per batch.
+    """
+    if len(texts) == 0:
+        raise ValueError("texts is empty; pass at least one sentence")
+    special = {"cls": tokenizer.cls_token_id, "sep": tokenizer.sep_token_id}
+    punct = punctuation_ids(tokenizer)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total: dict[str, torch.Tensor] = {}
+    weight = 0
+    for start in range(0, len(texts), batch_size):
+        enc = tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True,
+                        max_length=max_len, return_tensors="pt")
+        ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+        out = model(ids, attention_mask=mask, return_attention=True)
+        stats = attention_pattern_stats([a.float() for a in out.attentions], ids, mask, special, punct)
+        n = int(mask.sum())
+        for key, value in stats.items():
+            total[key] = total.get(key, 0) + value * n
+        weight += n
+    model.train(was_training)
+    return {key: value / weight for key, value in total.items()}

@@ -371,7 +371,8 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
     train_model = model
     if world > 1:
         train_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True)  # the classification head gets no gradient in MLM training
 
     def save(step: int) -> None:
         if ckpt_path is None or rank != 0:

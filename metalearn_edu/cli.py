@@ -1,0 +1,166 @@
+"""Command line: ``metalearn-edu pretrain | course``.
+
+    metalearn-edu pretrain --preset cpu --out runs/mlm            # train (resumes if runs/mlm has a checkpoint)
+    metalearn-edu pretrain --preset gpu --steps 20000 --lr 5e-4   # a bigger run on a GPU box
+    torchrun --nproc_per_node=2 -m metalearn_edu.cli pretrain ...  # data-parallel (gloo on CPU, NCCL on GPU)
+    metalearn-edu course                                           # execute every notebook headless
+
+Every ``pretrain`` option overrides the preset's value; ``--export DIR`` writes a
+small model file that `metalearn_edu.pretrained.load_pretrained` loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+# Pretraining defaults per run preset (model size comes from config.PRESETS).
+PRETRAIN_DEFAULTS = {
+    "ci": dict(steps=60, lr=2e-3, warmup_steps=10, eval_every=30, time_budget_s=None),
+    "cpu": dict(steps=4000, lr=2e-3, warmup_steps=200, eval_every=250, time_budget_s=None),
+    "gpu": dict(steps=20000, lr=1e-3, warmup_steps=1000, eval_every=1000, time_budget_s=None),
+}
+
+
+def _pretrain_parser(sub) -> None:
+    p = sub.add_parser("pretrain", help="masked-LM pretraining on the BBC corpus (or your own text)")
+    p.add_argument("--preset", default=None, help="ci | cpu | gpu (default: $METALEARN_PRESET, else by hardware)")
+    p.add_argument("--out", default="runs/mlm", help="run directory: checkpoint.pt, history.json (default runs/mlm)")
+    p.add_argument("--export", default=None, help="also write a loadable model file to this directory")
+    p.add_argument("--no-resume", action="store_true", help="start over even if --out has a checkpoint")
+    p.add_argument("--model-size", default=None, help="nano | micro | tiny | mini | small | medium")
+    p.add_argument("--post-ln", action="store_true", help="post-LN as in BERT (default: pre-LN, easier to train)")
+    p.add_argument("--seq-len", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None, help="global batch (sequences per step)")
+    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--warmup-steps", type=int, default=None)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--attn-dropout", type=float, default=0.0,
+                   help="dropout on attention weights (default 0: it forces the slow attention path on CPU)")
+    p.add_argument("--mask-prob", type=float, default=0.15)
+    p.add_argument("--whole-word", action="store_true", help="whole-word masking")
+    p.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
+    p.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds of training")
+    p.add_argument("--eval-every", type=int, default=None)
+    p.add_argument("--checkpoint-every", type=int, default=250)
+    p.add_argument("--eval-blocks", type=int, default=256, help="held-out blocks used for evaluation")
+    p.add_argument("--tokenizer", default=None, help="tokenizer dir or 'minilm' (default: the shipped one)")
+    p.add_argument("--text", default=None, help="train on a local .txt/.csv/.jsonl file or folder instead of BBC")
+    p.add_argument("--device", default=None, help="cpu | cuda | mps (default: best available)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import analysis
+    from .config import get_preset, model_config
+    from .data import bbc_splits, load_local, load_tokenizer, make_splits, split_sentences
+    from .masking import MaskingConfig, MaskingVocab
+    from .model import BertEncoder
+    from .pretrain import PretrainConfig, init_distributed_from_env, pack_blocks, pretrain
+    from .pretrained import export_model
+    from .runtime import pick_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rank, world, dist_device = init_distributed_from_env()
+    preset = get_preset(args.preset)
+    defaults = PRETRAIN_DEFAULTS[preset.name]
+    device = dist_device or pick_device(args.device)
+    tokenizer = load_tokenizer(args.tokenizer)
+
+    # 1) data: packed blocks from the training split, held-out blocks from the validation split
+    if args.text:
+        docs = load_local(args.text)
+        ids = make_splits(docs, seed=args.seed)
+        by_id = {d.doc_id: d for d in docs}
+        splits = {name: [by_id[i] for i in members] for name, members in ids.items()}
+    else:
+        splits = bbc_splits()
+    seq_len = args.seq_len or preset.seq_len
+    train_blocks = pack_blocks([d.text for d in splits["train"]], tokenizer, seq_len)
+    eval_blocks = pack_blocks([d.text for d in splits["val"]], tokenizer, seq_len)[: args.eval_blocks]
+
+    # 2) model and run configuration
+    torch.manual_seed(args.seed)
+    cfg_model = model_config(args.model_size or preset.model_size, vocab_size=len(tokenizer), max_len=seq_len,
+                             pre_ln=not args.post_ln, dropout=args.dropout, attn_dropout=args.attn_dropout)
+    model = BertEncoder(cfg_model).to(device)
+    cfg = PretrainConfig(
+        steps=args.steps or defaults["steps"], batch_size=args.batch_size or preset.batch_size,
+        grad_accum=args.grad_accum, lr=args.lr or defaults["lr"],
+        warmup_steps=args.warmup_steps if args.warmup_steps is not None else defaults["warmup_steps"],
+        weight_decay=args.weight_decay, precision=args.precision,
+        masking=MaskingConfig(mask_prob=args.mask_prob, whole_word=args.whole_word),
+        eval_every=args.eval_every or defaults["eval_every"], checkpoint_every=args.checkpoint_every,
+        time_budget_s=args.time_budget or defaults["time_budget_s"], seed=args.seed,
+    )
+    if rank == 0:
+        print(f"preset {preset.name} | device {device} | world {world} | model {model.num_parameters():,} params | "
+              f"{train_blocks.shape[0]} train blocks × {seq_len} tokens | {cfg.steps} steps × {cfg.batch_size}",
+              flush=True)
+    tokenizer_ref = args.tokenizer or "shipped"
+    history = pretrain(model, train_blocks, eval_blocks, MaskingVocab.from_tokenizer(tokenizer), cfg,
+                       out_dir=args.out, tokenizer_ref=tokenizer_ref, progress=not args.quiet)
+    if rank != 0:
+        return 0
+
+    # 3) final report: held-out metrics and attention heads, then the optional export
+    metrics = history.last_eval()
+    sentences = [s for d in splits["val"] for s in split_sentences(d.text)][:512]
+    stats = analysis.model_attention_stats(model, tokenizer, sentences)
+    metrics.update({
+        "steps": history.step[-1] if history.step else 0,
+        "train_time_s": round(history.time[-1], 1) if history.time else 0.0,
+        "tokens": history.tokens[-1] if history.tokens else 0,
+        "prev_heads": analysis.find_heads(stats, "prev", 0.5),
+        "next_heads": analysis.find_heads(stats, "next", 0.5),
+        "max_prev": float(stats["prev"].max()), "max_next": float(stats["next"].max()),
+        "device": str(device), "world_size": world, "seed": args.seed,
+    })
+    print(json.dumps(metrics, indent=2))
+    if args.export:
+        path = export_model(model.cpu(), args.export, tokenizer_ref=tokenizer_ref, history=history.to_dict(),
+                            metrics=metrics, pretrain_config=cfg.to_dict())
+        print(f"exported to {path}")
+    return 0
+
+
+def run_course(args: argparse.Namespace) -> int:
+    from .course import run_all_notebooks
+
+    return run_all_notebooks(out_dir=Path(args.out), preset=args.preset, timeout=args.timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="metalearn-edu", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _pretrain_parser(sub)
+    c = sub.add_parser("course", help="execute every notebook, in order, headless")
+    c.add_argument("--out", default="runs/course", help="where executed copies go (default runs/course)")
+    c.add_argument("--preset", default=None, help="ci | cpu | gpu")
+    c.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "pretrain":
+            return run_pretrain(args)
+        return run_course(args)
+    except KeyboardInterrupt:
+        print("interrupted (a checkpoint was saved; run the same command again to resume)", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, ModuleNotFoundError) as err:
+        print(f"metalearn-edu: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""MLM pretraining: packing, schedule, exact resume, gradient accumulation, DDP, export, fill-mask."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from metalearn_edu.checkpoint import CheckpointMismatchError
+from metalearn_edu.data import load_tokenizer
+from metalearn_edu.pretrain import (PretrainConfig, batch_indices, evaluate_mlm, lr_factor, pack_blocks,
+                                    pretrain)
+from metalearn_edu.pretrained import export_model, fill_mask, load_pretrained
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ddp_worker import synthetic_setup  # noqa: E402
+
+FAST = dict(eval_every=100, precision="fp32", lr=3e-3, warmup_steps=1)
+
+
+def test_pack_blocks_wraps_cls_and_sep():
+    tok = load_tokenizer()
+    texts = ["The minister said the talks would resume on Monday.", "Shares rose sharply in London."] * 20
+    blocks = pack_blocks(texts, tok, seq_len=16)
+    assert blocks.shape[1] == 16 and blocks.shape[0] >= 10
+    assert (blocks[:, 0] == tok.cls_token_id).all() and (blocks[:, -1] == tok.sep_token_id).all()
+    assert not (blocks == tok.pad_token_id).any()
+    # The stream is the documents' tokens, each followed by [SEP], in order.
+    first = tok(texts[0], add_special_tokens=False)["input_ids"]
+    assert blocks[0, 1:1 + len(first)].tolist() == first[:14]
+    with pytest.raises(ValueError, match="seq_len=4"):
+        pack_blocks(texts, tok, seq_len=4)
+    with pytest.raises(ValueError, match="texts is empty"):
+        pack_blocks([], tok, seq_len=16)
+
+
+def test_batch_order_covers_each_block_once_per_epoch():
+    seen = torch.cat([batch_indices(40, 8, step, seed=1) for step in range(5)])
+    assert sorted(seen.tolist()) == list(range(40))
+    assert not torch.equal(batch_indices(40, 8, 0, seed=1), batch_indices(40, 8, 5, seed=1))  # reshuffled
+    with pytest.raises(ValueError, match="batch_size=50 exceeds the 40 training blocks"):
+        batch_indices(40, 50, 0, seed=0)
+
+
+def test_lr_schedule_warms_up_then_decays():
+    cfg = PretrainConfig(steps=100, warmup_steps=10, min_lr_ratio=0.1)
+    factors = [lr_factor(s, cfg) for s in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(factors[10:], factors[11:]))
+    assert lr_factor(100, cfg) == pytest.approx(0.1)
+
+
+def test_pretrain_config_errors():
+    with pytest.raises(ValueError, match="batch_size=10 must be divisible by grad_accum=3"):
+        PretrainConfig(batch_size=10, grad_accum=3)
+    with pytest.raises(ValueError, match="precision='fp8'"):
+        PretrainConfig(precision="fp8")
+    with pytest.raises(ValueError, match="steps=0"):
+        PretrainConfig(steps=0)
+    with pytest.raises(ValueError, match="lr=-1"):
+        PretrainConfig(lr=-1)
+
+
+def test_training_lowers_the_loss_below_unigram():
+    model, blocks, vocab = synthetic_setup(vocab_size=60, n_blocks=64)
+    # A learnable pattern: token t is always followed by t + 1 (mod the ordinary ids).
+    start = torch.randint(5, 60, (64, 1), generator=torch.Generator().manual_seed(0))
+    blocks[:, 1:-1] = 5 + (start - 5 + torch.arange(14)) % 55
+    cfg = PretrainConfig(steps=120, batch_size=16, **{**FAST, "lr": 1e-2, "warmup_steps": 10})
+    history = pretrain(model, blocks, blocks[:32], vocab, cfg, progress=False, log=None)
+    assert history.eval_loss[-1] < history.unigram_loss[-1] - 1.0
+    assert history.eval_top1[-1] > 10 / 55  # ten times chance
+
+
+def _with_dropout(model, p=0.1):
+    """Dropout makes the run depend on torch's RNG, which the checkpoint must restore."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = p
+    return model
+
+
+def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path):
+    cfg = PretrainConfig(steps=6, batch_size=8, **FAST)
+    model, blocks, vocab = synthetic_setup()
+    full = pretrain(_with_dropout(model), blocks, blocks[:8], vocab, cfg, progress=False, log=None)
+
+    model_b, blocks, vocab = synthetic_setup()
+    _interrupt_after(_with_dropout(model_b), blocks, vocab, cfg, tmp_path, stop_at=3)
+    model_c, blocks, vocab = synthetic_setup()  # a fresh process would start like this
+    resumed = pretrain(_with_dropout(model_c), blocks, blocks[:8], vocab, cfg, out_dir=tmp_path, progress=False,
+                       log=None)
+    assert resumed.step == full.step == [1, 2, 3, 4, 5, 6]
+    assert resumed.train_loss == full.train_loss  # exactly, not approximately
+    for (n, p), q in zip(model.named_parameters(), model_c.parameters()):
+        assert torch.equal(p, q), n
+
+
+def _interrupt_after(model, blocks, vocab, cfg, run_dir, stop_at):
+    """Run `pretrain` and press Ctrl-C (raise KeyboardInterrupt) once `stop_at` steps are done."""
+    import metalearn_edu.pretrain as pt
+
+    original = pt.step_generator
+
+    def interrupting(seed, step):
+        if step == stop_at:
+            raise KeyboardInterrupt
+        return original(seed, step)
+
+    pt.step_generator = interrupting
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pretrain(model, blocks, blocks[:8], vocab, cfg, out_dir=run_dir, progress=False, log=None)
+    finally:
+        pt.step_generator = original
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert state["step"] == stop_at  # Ctrl-C saved a checkpoint of the finished steps
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
+    model, blocks, vocab = synthetic_setup()
+    cfg = PretrainConfig(steps=2, batch_size=8, **FAST)
+    pretrain(model, blocks, blocks[:8], vocab, cfg, out_dir=tmp_path, progress=False, log=None)
+    other, _, _ = synthetic_setup()
+    other = type(other)(other.cfg.replace(n_layers=3))
+    with pytest.raises(CheckpointMismatchError, match="n_layers: checkpoint=2, model=3"):
+        pretrain(other, blocks, blocks[:8], vocab, cfg, out_dir=tmp_path, progress=False, log=None)
+
+
+def test_gradient_accumulation_matches_the_full_batch():
+    cfg = PretrainConfig(steps=3, batch_size=8, **FAST)
+    model, blocks, vocab = synthetic_setup()
+    full = pretrain(model, blocks, blocks[:8], vocab, cfg, progress=False, log=None)
+    model2, blocks, vocab = synthetic_setup()
+    accum = pretrain(model2, blocks, blocks[:8], vocab, PretrainConfig(steps=3, batch_size=8, grad_accum=4, **FAST),
+                     progress=False, log=None)
+    assert accum.train_loss == pytest.approx(full.train_loss, abs=1e-5)
+    for p, q in zip(model.parameters(), model2.parameters()):
+        torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
+
+
+def test_bf16_autocast_trains_close_to_fp32():
+    model, blocks, vocab = synthetic_setup()
+    fp32 = pretrain(model, blocks, blocks[:8], vocab, PretrainConfig(steps=3, batch_size=8, **FAST),
+                    progress=False, log=None)
+    model2, blocks, vocab = synthetic_setup()
+    bf16 = pretrain(model2, blocks, blocks[:8], vocab,
+                    PretrainConfig(steps=3, batch_size=8, **{**FAST, "precision": "bf16"}), progress=False, log=None)
+    assert bf16.train_loss == pytest.approx(fp32.train_loss, abs=0.05)
+
+
+@pytest.mark.slow
+def test_two_processes_match_one(tmp_path):
+    worker = Path(__file__).parent / "ddp_worker.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, str(worker), str(tmp_path / "one.json")], check=True, env=env)
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+                    str(worker), str(tmp_path / "two.json")], check=True, env=env, capture_output=True)
+    one = json.loads((tmp_path / "one.json").read_text())
+    two = json.loads((tmp_path / "two.json").read_text())
+    assert (one["world"], two["world"]) == (1, 2)
+    assert len(two["train_loss"]) == 5
+    assert two["train_loss"] == pytest.approx(one["train_loss"], abs=1e-5)
+    # Steps 2-5 start from updated weights, so equal losses there mean equal updates.
+
+
+def test_evaluation_is_deterministic_and_reports_unigram():
+    model, blocks, vocab = synthetic_setup()
+    log_uni = torch.full((vocab.vocab_size,), -math.log(vocab.vocab_size - 5))
+    a = evaluate_mlm(model, blocks, vocab, log_uni, precision="fp32")
+    b = evaluate_mlm(model, blocks, vocab, log_uni, precision="fp32")
+    assert a == b
+    assert a["unigram_loss"] == pytest.approx(math.log(vocab.vocab_size - 5))
+    assert 0 <= a["top1"] <= a["top5"] <= 1 and a["perplexity"] == pytest.approx(math.exp(a["loss"]))
+
+
+def test_export_load_and_fill_mask(tmp_path):
+    tok = load_tokenizer()
+    from metalearn_edu.config import model_config
+    from metalearn_edu.model import BertEncoder
+
+    torch.manual_seed(0)
+    model = BertEncoder(model_config("nano", vocab_size=len(tok), max_len=64)).eval()
+    export_model(model, tmp_path / "m", metrics={"loss": 1.0}, history={"step": [1]})
+    loaded, tok2, info = load_pretrained(tmp_path / "m")
+    assert info["metrics"] == {"loss": 1.0} and tok2.vocab_size == tok.vocab_size
+    for (n, p), q in zip(model.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(p, q), n
+    guesses = fill_mask(loaded, tok2, "the [MASK] said on [MASK].", top_k=3)
+    assert len(guesses) == 2 and all(len(g) == 3 for g in guesses)
+    probs = [p for _, p in guesses[0]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1
+    with pytest.raises(ValueError, match=r"no \[MASK\] token"):
+        fill_mask(loaded, tok2, "no mask here")
+    with pytest.raises(ValueError, match="top_k=0"):
+        fill_mask(loaded, tok2, "the [MASK] said", top_k=0)
+    with pytest.raises(FileNotFoundError, match="shipped name"):
+        load_pretrained(tmp_path / "missing")
