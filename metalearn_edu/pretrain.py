@@ -114,7 +114,7 @@ def pack_blocks(texts: Sequence[str], tokenizer: Any, seq_len: int) -> Tensor:
         raise ValueError("texts is empty; pass at least one document to pack")
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     stream: list[int] = []
-    for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]:
+    for ids in tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]:
         stream.extend(ids)
         stream.append(sep_id)
     body = seq_len - 2
