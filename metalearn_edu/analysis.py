@@ -341,6 +341,9 @@ def model_attention_stats(model: Any, tokenizer: Any, texts: Sequence[str], max_
         raise ValueError("texts is empty; pass at least one sentence")
     special = {"cls": tokenizer.cls_token_id, "sep": tokenizer.sep_token_id}
     punct = punctuation_ids(tokenizer)
+    cfg = getattr(model, "cfg", None)
+    if cfg is not None:
+        max_len = min(max_len, cfg.max_len)  # never longer than the model's position table
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -45,8 +45,12 @@ install_torch() {
   # No GPU: never pull the multi-GB CUDA build. A CPU wheel on local disk (pip's find-links,
   # as on the course's reference machine) is taken first; otherwise PyTorch's CPU index.
   log "no GPU: installing a CPU build of torch"
-  if ! "$PY" -m pip install --no-index "${METALEARN_TORCH:-torch==2.13.0}" 2>/dev/null; then
-    "$PY" -m pip install "${METALEARN_TORCH:-torch>=2.2}" --index-url "${METALEARN_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
+  local local_spec=${METALEARN_TORCH:-torch==2.13.0}
+  if "$PY" -m pip install --no-index --no-deps "$local_spec" >/dev/null 2>&1; then
+    "$PY" -m pip install "$local_spec"  # the wheel came from local disk; its dependencies come from PyPI
+  else
+    "$PY" -m pip install "${METALEARN_TORCH:-torch>=2.2}" --index-url "${METALEARN_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}" \
+      --extra-index-url https://pypi.org/simple
   fi
 }
 

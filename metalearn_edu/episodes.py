@@ -1,0 +1,637 @@
+"""Few-shot episodes: a support set to adapt on and a query set to be judged on.
+
+An `Episode` is one task. Three samplers make them, each replayable: episode
+``index`` of a sampler with seed ``s`` is always the same tensors, because its
+randomness comes from a `torch.Generator` derived from ``(s, index)`` alone
+(`episode_generator`), not from what was sampled before.
+
+* `SinusoidTasks`: regression on y = A·sin(x − φ) (Finn et al. 2017, §5.1).
+* `TextClassificationEpisodes`: N-way K-shot classification of labelled documents
+  (BBC topics by default), with the N classes relabelled 0..N−1 in a fresh random
+  order in every episode, so a model cannot memorise "label 2 = politics".
+* `SMLMTEpisodes`: self-supervised tasks from unlabelled sentences (Bansal et al.
+  2020): pick N words, mask them in sentences that contain them, and ask which of
+  the N words was masked. Unlimited tasks from plain text.
+
+Meta-train and meta-test tasks must not overlap. For sinusoids use two seeds.
+For text the usual rule is disjoint *classes* (`split_classes`), which needs
+more classes than BBC's five topics: with BBC, meta-train on the train split's
+documents and meta-test on the test split's (same topics, disjoint documents),
+and say so when reporting. For SMLMT use disjoint *words* (`split_words`).
+
+Shape letters: N n_way, K k_shot, Q q_query (per class for text, in total for
+sinusoids), T tokens per sequence.
+
+Example:
+    >>> tasks = SinusoidTasks(seed=0)
+    >>> ep = tasks.episode(3, k_shot=5, k_query=10)
+    >>> ep.support_x.shape, ep.query_y.shape
+    (torch.Size([5, 1]), torch.Size([10, 1]))
+    >>> torch.equal(ep.support_x, tasks.episode(3, k_shot=5, k_query=10).support_x)
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
+
+import torch
+from torch import Tensor
+
+from .data.corpus import Document, split_sentences
+
+
+# ---------------------------------------------------------------------------------------
+# Episodes and seeds
+# ---------------------------------------------------------------------------------------
+class TaskData(NamedTuple):
+    """One side of an episode (its support or its query set), as loss functions take it.
+
+    Attributes:
+        x: inputs: (M, 1) floats for sinusoids, (M, T) token ids for text.
+        y: targets: (M, 1) floats, or (M,) int64 labels in 0..N−1.
+        mask: (M, T) attention mask for text (1 = real token), None otherwise.
+    """
+
+    x: Tensor
+    y: Tensor
+    mask: Tensor | None = None
+
+
+@dataclass
+class Episode:
+    """One few-shot task.
+
+    Attributes:
+        support_x, support_y: the examples to adapt on.
+        query_x, query_y: the examples the adapted model is scored on.
+        support_mask, query_mask: attention masks for text, else None.
+        classes: the names behind labels 0..N−1 (topics or masked words); empty
+            for regression.
+        info: facts about how the episode was made (e.g. ``amplitude``/``phase``
+            for a sinusoid; document or sentence ids and texts for text).
+
+    Shapes:
+        sinusoid: support_x, support_y (K, 1); query_x, query_y (Q, 1).
+        text: support_x, support_mask (N·K, T); support_y (N·K,); query_x,
+        query_mask (N·Q, T'); query_y (N·Q,). Examples are grouped by label:
+        rows ``[c·K, (c+1)·K)`` of the support set have label c.
+    """
+
+    support_x: Tensor
+    support_y: Tensor
+    query_x: Tensor
+    query_y: Tensor
+    support_mask: Tensor | None = None
+    query_mask: Tensor | None = None
+    classes: list[str] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def support(self) -> TaskData:
+        """``TaskData(support_x, support_y, support_mask)``."""
+        return TaskData(self.support_x, self.support_y, self.support_mask)
+
+    @property
+    def query(self) -> TaskData:
+        """``TaskData(query_x, query_y, query_mask)``."""
+        return TaskData(self.query_x, self.query_y, self.query_mask)
+
+    @property
+    def n_way(self) -> int:
+        """Number of classes (0 for regression)."""
+        return len(self.classes)
+
+    def to(self, device: torch.device | str) -> "Episode":
+        """A copy with every tensor moved to `device`."""
+        def move(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.to(device)
+
+        return Episode(move(self.support_x), move(self.support_y), move(self.query_x), move(self.query_y),
+                       move(self.support_mask), move(self.query_mask), list(self.classes), dict(self.info))
+
+
+def episode_generator(seed: int, index: int, salt: str = "") -> torch.Generator:
+    """A CPU generator that depends only on ``(salt, seed, index)``.
+
+    The three are hashed (SHA-256) into a 63-bit seed, so neighbouring seeds and
+    indices give unrelated streams and no two (seed, index) pairs collide the
+    way ``seed * 1000 + index`` would.
+
+    Example:
+        >>> a = torch.rand(2, generator=episode_generator(0, 7))
+        >>> torch.equal(a, torch.rand(2, generator=episode_generator(0, 7)))
+        True
+    """
+    _check_int("seed", seed, minimum=None)
+    _check_int("index", index, minimum=0)
+    digest = hashlib.sha256(f"{salt}:{seed}:{index}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+
+
+def _check_int(name: str, value: Any, minimum: int | None = 1, hint: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
+        bound = "an integer" if minimum is None else f"an integer ≥ {minimum}"
+        raise ValueError(f"{name}={value!r} is not allowed; it must be {bound}{hint}")
+
+
+def _check_range(name: str, value: Any, allow_equal: bool = True) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r} is not allowed; give a (low, high) pair of numbers") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo or (hi == lo and not allow_equal):
+        raise ValueError(f"{name}={value!r} is not allowed; give finite numbers with low ≤ high")
+    return lo, hi
+
+
+# ---------------------------------------------------------------------------------------
+# Sinusoids (Finn et al. 2017)
+# ---------------------------------------------------------------------------------------
+class SinusoidTasks:
+    """Regression tasks y = A·sin(x − φ), the toy problem of the MAML paper.
+
+    A task draws A ~ U[amplitude], φ ~ U[phase]; its support and query points
+    draw x ~ U[x_range] independently. Episode ``index`` is a pure function of
+    ``(seed, index)``: the task (A, φ) does not even depend on ``k_shot``, so
+    "task 7 with 5 shots" and "task 7 with 10 shots" are the same sine wave.
+    Use one seed for meta-training and another for meta-testing.
+
+    Args:
+        amplitude: (low, high) of A; Finn et al. use (0.1, 5.0).
+        phase: (low, high) of φ in radians; Finn et al. use (0, π).
+        x_range: (low, high) of the inputs; Finn et al. use (−5, 5).
+        seed: selects the family of tasks.
+
+    Example:
+        >>> ep = SinusoidTasks(seed=1).episode(0, k_shot=10)
+        >>> torch.allclose(ep.support_y, SinusoidTasks.true_curve(ep, ep.support_x))
+        True
+    """
+
+    def __init__(self, amplitude: tuple[float, float] = (0.1, 5.0), phase: tuple[float, float] = (0.0, math.pi),
+                 x_range: tuple[float, float] = (-5.0, 5.0), seed: int = 0):
+        self.amplitude = _check_range("amplitude", amplitude)
+        self.phase = _check_range("phase", phase)
+        self.x_range = _check_range("x_range", x_range, allow_equal=False)
+        _check_int("seed", seed, minimum=None)
+        self.seed = seed
+
+    def episode(self, index: int, k_shot: int, k_query: int = 10) -> Episode:
+        """Episode ``index``: K support and Q query points of one sine wave.
+
+        Args:
+            index: which task (≥ 0); any number of tasks exists.
+            k_shot: K, support points (≥ 1).
+            k_query: Q, query points (≥ 1).
+
+        Returns:
+            An `Episode` with ``info = {"index", "amplitude", "phase"}``.
+
+        Shapes:
+            support_x, support_y: (K, 1); query_x, query_y: (Q, 1).
+        """
+        _check_int("index", index, minimum=0)
+        _check_int("k_shot", k_shot, hint="; an episode needs at least one support point")
+        _check_int("k_query", k_query, hint="; an episode needs at least one query point")
+        task = episode_generator(self.seed, index, "sinusoid-task")
+        points = episode_generator(self.seed, index, f"sinusoid-points-{k_shot}-{k_query}")
+        a_lo, a_hi = self.amplitude
+        p_lo, p_hi = self.phase
+        x_lo, x_hi = self.x_range
+        amplitude = a_lo + (a_hi - a_lo) * float(torch.rand((), generator=task, dtype=torch.float64))
+        phase = p_lo + (p_hi - p_lo) * float(torch.rand((), generator=task, dtype=torch.float64))
+        x = x_lo + (x_hi - x_lo) * torch.rand(k_shot + k_query, 1, generator=points)  # (K+Q, 1)
+        y = amplitude * torch.sin(x - phase)
+        return Episode(x[:k_shot], y[:k_shot], x[k_shot:], y[k_shot:],
+                       info={"index": index, "amplitude": amplitude, "phase": phase})
+
+    def batch(self, start: int, n: int, k_shot: int, k_query: int = 10) -> list[Episode]:
+        """Episodes ``start, start+1, …, start+n−1`` (a meta-batch)."""
+        _check_int("n", n)
+        return [self.episode(start + i, k_shot, k_query) for i in range(n)]
+
+    @staticmethod
+    def true_curve(episode: Episode, x: Tensor) -> Tensor:
+        """The episode's noiseless sine wave at `x` (any shape), for plots."""
+        return episode.info["amplitude"] * torch.sin(x - episode.info["phase"])
+
+
+# ---------------------------------------------------------------------------------------
+# Shared helpers for text episodes
+# ---------------------------------------------------------------------------------------
+def _check_episode_sizes(n_way: int, k_shot: int, q_query: int, max_len: int) -> None:
+    _check_int("n_way", n_way, minimum=2, hint="; an episode needs at least two classes to tell apart")
+    _check_int("k_shot", k_shot, hint="; each class needs at least one support example")
+    _check_int("q_query", q_query, hint="; each class needs at least one query example")
+    _check_int("max_len", max_len, minimum=3, hint=" (room for [CLS], [SEP] and one token)")
+
+
+def _choose(generator: torch.Generator, n: int, k: int) -> list[int]:
+    """k distinct indices from range(n), in random order."""
+    return torch.randperm(n, generator=generator)[:k].tolist()
+
+
+def _pad(rows: list[list[int]], pad_id: int) -> tuple[Tensor, Tensor]:
+    """Right-pad id lists into (M, T) ids and attention mask, T = the longest row."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return ids, mask
+
+
+def _text_episode(rows: list[list[int]], labels: list[int], k_shot: int, q_query: int, n_way: int,
+                  pad_id: int, classes: list[str], info: dict[str, Any]) -> Episode:
+    """Split per-class rows (class-major, K+Q per class) into an Episode."""
+    per = k_shot + q_query
+    support = [c * per + i for c in range(n_way) for i in range(k_shot)]
+    query = [c * per + k_shot + i for c in range(n_way) for i in range(q_query)]
+    sx, sm = _pad([rows[i] for i in support], pad_id)
+    qx, qm = _pad([rows[i] for i in query], pad_id)
+    sy = torch.tensor([labels[i] for i in support], dtype=torch.long)
+    qy = torch.tensor([labels[i] for i in query], dtype=torch.long)
+    return Episode(sx, sy, qx, qy, sm, qm, classes, info)
+
+
+def _split_for(items: list[Any], k_shot: int, q_query: int, n_way: int) -> tuple[list[Any], list[Any]]:
+    per = k_shot + q_query
+    support = [items[c * per + i] for c in range(n_way) for i in range(k_shot)]
+    query = [items[c * per + k_shot + i] for c in range(n_way) for i in range(q_query)]
+    return support, query
+
+
+# ---------------------------------------------------------------------------------------
+# Labelled text: N-way K-shot classification
+# ---------------------------------------------------------------------------------------
+def lead_text(document: Document, max_words: int = 64) -> str:
+    """A document's headline followed by its first sentences, about `max_words` words long.
+
+    Sentences (from `split_sentences`) are added until at least `max_words`
+    words are collected; the tokenizer then truncates to the token budget. When
+    the document has a title that is not already its first sentence, the title
+    comes first.
+
+    Example:
+        >>> lead_text(Document("d", "Big win\\n\\nThe team won. Fans cheered. It rained.", title="Big win"), 6)
+        'Big win The team won. Fans cheered.'
+    """
+    sentences = split_sentences(document.text)
+    if document.title and (not sentences or sentences[0] != document.title.strip()):
+        sentences.insert(0, document.title.strip())
+    kept: list[str] = []
+    words = 0
+    for sentence in sentences:
+        kept.append(sentence)
+        words += len(sentence.split())
+        if words >= max_words:
+            break
+    return " ".join(kept)
+
+
+def split_classes(labels: Iterable[str | None], n_test: int, seed: int = 0,
+                  n_way: int | None = None) -> tuple[list[str], list[str]]:
+    """Split the class names into disjoint meta-train and meta-test sets.
+
+    This is the standard protocol for few-shot text classification (e.g. Bao et
+    al. 2020): test episodes use classes never seen in meta-training. It needs a
+    dataset with enough classes; BBC News has only five topics, so for BBC use
+    disjoint *documents* instead (meta-train on ``bbc_splits()["train"]``, meta-test
+    on ``bbc_splits()["test"]``).
+
+    Args:
+        labels: class names, e.g. ``[doc.label for doc in documents]`` (repeats
+            and None are ignored).
+        n_test: how many classes go to meta-test.
+        seed: which classes; the same labels and seed give the same split.
+        n_way: when given, both sides must have at least this many classes.
+
+    Returns:
+        ``(train_classes, test_classes)``, each sorted.
+
+    Example:
+        >>> split_classes(list("abcdefgh"), n_test=3, seed=0)
+        (['d', 'e', 'f', 'g', 'h'], ['a', 'b', 'c'])
+    """
+    classes = sorted({str(label) for label in labels if label is not None})
+    _check_int("n_test", n_test)
+    need = n_way or 1
+    if n_way is not None:
+        _check_int("n_way", n_way, minimum=2)
+    if n_test < need or len(classes) - n_test < need:
+        raise ValueError(
+            f"cannot split {len(classes)} classes into meta-train and meta-test with n_test={n_test}"
+            f"{f' and n_way={n_way}' if n_way else ''}: each side needs at least {need} class(es); "
+            "lower n_test or n_way, or (as for BBC's 5 topics) use disjoint documents instead of disjoint classes"
+        )
+    order = torch.randperm(len(classes), generator=episode_generator(seed, 0, "split-classes")).tolist()
+    test = sorted(classes[i] for i in order[:n_test])
+    return [c for c in classes if c not in test], test
+
+
+class TextClassificationEpisodes:
+    """N-way K-shot episodes from labelled documents, labels remapped per episode.
+
+    An episode picks N classes at random, gives them labels 0..N−1 in that random
+    order (so label ids carry no meaning across episodes), and samples K + Q
+    distinct documents of each class: K for the support set, Q for the query set.
+
+    Each document becomes the text ``text_fn(doc)``, by default `lead_text`:
+    its headline and first sentences, truncated by the tokenizer to `max_len`
+    tokens including [CLS] and [SEP].
+
+    Args:
+        documents: labelled `Document` records, e.g. ``bbc_splits()["train"]`` or
+            anything from `metalearn_edu.data.load_local` / ``load_hf_dataset``.
+            Documents without a label are ignored.
+        tokenizer: a BERT-style tokenizer (`metalearn_edu.data.load_tokenizer`).
+        n_way, k_shot, q_query: N, K and Q (Q query documents per class).
+        max_len: tokens per text, specials included.
+        seed: episode ``index`` of a sampler with this seed is always the same.
+        classes: the classes to sample from (default: every label present).
+        text_fn: turns a `Document` into the text to encode.
+        split: a name for `documents` used in error messages (e.g. ``"test"``).
+
+    Raises:
+        ValueError: if a class has fewer than K + Q documents, fewer than N
+            classes are available, or a size is not a positive integer.
+
+    Example:
+        >>> from metalearn_edu.data import bbc_splits, load_tokenizer
+        >>> sampler = TextClassificationEpisodes(bbc_splits()["train"], load_tokenizer(), 3, 2, 4)
+        >>> ep = sampler.episode(0)
+        >>> ep.support_x.shape[0], ep.query_y.tolist()[:4], len(ep.classes)
+        (6, [0, 0, 0, 0], 3)
+    """
+
+    def __init__(self, documents: Sequence[Document], tokenizer: Any, n_way: int, k_shot: int, q_query: int,
+                 max_len: int = 64, seed: int = 0, classes: Sequence[str] | None = None,
+                 text_fn: Callable[[Document], str] | None = None, split: str = "documents"):
+        _check_episode_sizes(n_way, k_shot, q_query, max_len)
+        _check_int("seed", seed, minimum=None)
+        self.tokenizer, self.n_way, self.k_shot, self.q_query = tokenizer, n_way, k_shot, q_query
+        self.max_len, self.seed, self.split = max_len, seed, split
+        self.text_fn = text_fn or (lambda doc: lead_text(doc, max_words=max_len))
+        by_class: dict[str, list[Document]] = {}
+        for doc in documents:
+            if doc.label is not None:
+                by_class.setdefault(str(doc.label), []).append(doc)
+        if classes is None:
+            classes = sorted(by_class)
+        else:
+            classes = sorted({str(c) for c in classes})
+            unknown = [c for c in classes if c not in by_class]
+            if unknown:
+                raise ValueError(f"classes {unknown} have no documents in the {split!r} split; "
+                                 f"choose from {sorted(by_class)}")
+        if len(classes) < n_way:
+            raise ValueError(f"n_way={n_way} but the {split!r} split has only {len(classes)} classes "
+                             f"({classes}); lower n_way to at most {len(classes)}")
+        need = k_shot + q_query
+        small = [(c, len(by_class[c])) for c in classes if len(by_class[c]) < need]
+        if small:
+            name, count = min(small, key=lambda item: item[1])
+            raise ValueError(
+                f"k_shot + q_query = {k_shot} + {q_query} = {need} but class {name!r} has only {count} documents "
+                f"in the {split!r} split; lower k_shot or q_query to fit, leave the class out with classes=, "
+                "or use a larger split"
+            )
+        self.classes = list(classes)
+        self.documents = {c: by_class[c] for c in self.classes}
+        self._texts: dict[str, str] = {}
+        self.pad_id, self.cls_id, self.sep_id = tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id
+
+    def _text(self, doc: Document) -> str:
+        if doc.doc_id not in self._texts:
+            self._texts[doc.doc_id] = self.text_fn(doc)
+        return self._texts[doc.doc_id]
+
+    def episode(self, index: int) -> Episode:
+        """Episode ``index`` (any integer ≥ 0).
+
+        Returns:
+            An `Episode` whose ``classes[c]`` is the class name behind label c and
+            whose ``info`` holds ``support_ids``/``query_ids`` (doc ids) and the
+            ``support_texts``/``query_texts`` that were encoded.
+        """
+        g = episode_generator(self.seed, index, "text-classification")
+        chosen = [self.classes[i] for i in _choose(g, len(self.classes), self.n_way)]  # label order
+        docs: list[Document] = []
+        labels: list[int] = []
+        for label, name in enumerate(chosen):
+            pool = self.documents[name]
+            docs += [pool[i] for i in _choose(g, len(pool), self.k_shot + self.q_query)]
+            labels += [label] * (self.k_shot + self.q_query)
+        texts = [self._text(doc) for doc in docs]
+        rows = self.tokenizer(texts, truncation=True, max_length=self.max_len)["input_ids"]
+        s_ids, q_ids = _split_for([d.doc_id for d in docs], self.k_shot, self.q_query, self.n_way)
+        s_txt, q_txt = _split_for(texts, self.k_shot, self.q_query, self.n_way)
+        info = {"index": index, "support_ids": s_ids, "query_ids": q_ids, "support_texts": s_txt, "query_texts": q_txt}
+        return _text_episode(rows, labels, self.k_shot, self.q_query, self.n_way, self.pad_id, chosen, info)
+
+
+# ---------------------------------------------------------------------------------------
+# SMLMT: self-supervised episodes from unlabelled sentences (Bansal et al. 2020)
+# ---------------------------------------------------------------------------------------
+# Function words and news boilerplate that say nothing about a sentence's content.
+STOP_WORDS = frozenset(
+    """the and for are but not you all any can had her was one our out has him his how its may new now
+    own see two who did get let put say she too use also been from have here into just like more most
+    much must only over said same some such than that them then there these they this those very were
+    what when where which while will with would could should about above after again against because
+    before being below between both down during each few further once other ours their theirs through
+    under until upon whom why yours itself himself herself themselves myself yourself does doing off
+    per via yet nor either neither ever every many still even well back made make told says year years
+    mr mrs ms""".split()
+)
+_WORD = re.compile(r"\w+")
+
+
+def sentence_words(sentence: str) -> set[str]:
+    """The content words of a sentence: lowercased, alphabetic, ≥ 3 letters, not in `STOP_WORDS`.
+
+    Words are maximal runs of word characters (``\\w+``) made only of letters, so
+    "covid19" and "2004" are not words and "U.S." gives none.
+
+    Example:
+        >>> sorted(sentence_words("The Bank's shares rose 5% in 2004."))
+        ['bank', 'rose', 'shares']
+    """
+    return {w for m in _WORD.finditer(sentence) if len(w := m.group().lower()) >= 3
+            and w.isalpha() and w not in STOP_WORDS}
+
+
+def mask_word(sentence: str, word: str, mask_token: str = "[MASK]") -> str:
+    """Replace every occurrence of `word` (as a whole word, any case) by one `mask_token`.
+
+    Example:
+        >>> mask_word("Shares rose; shares fell. Shareholders left.", "shares")
+        '[MASK] rose; [MASK] fell. Shareholders left.'
+    """
+    return _WORD.sub(lambda m: mask_token if m.group().lower() == word else m.group(), sentence)
+
+
+class SMLMTEpisodes:
+    """Subset Masked Language Modelling Tasks: N-way classification made from plain text.
+
+    Following Bansal et al. (2020):
+
+    1) Index the sentences by word (`sentence_words`: lowercased, alphabetic,
+       ≥ 3 letters, no stop words). A word is *usable* when it occurs in at least
+       ``max(k_shot + q_query, min_sentences)`` sentences.
+    2) An episode picks N usable words; their random order gives labels 0..N−1.
+    3) For each word it samples K + Q sentences that contain it (never a sentence
+       already used for another word of the same episode).
+    4) Every occurrence of the word in a sentence becomes one [MASK] token,
+       whatever number of WordPieces the word had (`mask_word`); the label is the
+       word's index among the N. The model must tell which word is missing from
+       the context alone.
+
+    Sentences longer than `max_len` tokens are cut to a window of ``max_len − 2``
+    pieces around the first [MASK] (then [CLS] and [SEP] are added), so a mask is
+    never truncated away.
+
+    Args:
+        sentences: unlabelled sentences, e.g. from `metalearn_edu.data.split_sentences`.
+        tokenizer: a BERT-style tokenizer with a [MASK] token.
+        n_way, k_shot, q_query: N words, K support and Q query sentences per word.
+        words: if given, only these words may be picked (use `split_words` to make
+            meta-train and meta-test word sets disjoint).
+        max_len: tokens per sequence, specials included.
+        seed: episode ``index`` of a sampler with this seed is always the same.
+        min_sentences: a word needs at least this many sentences (default K + Q);
+            raise it to avoid rare words.
+
+    Raises:
+        ValueError: if fewer than N words are usable, or a size is not a
+            positive integer.
+
+    Example:
+        >>> from metalearn_edu.data import load_tokenizer
+        >>> sents = [f"The {w} is here number {i}." for w in ("cat", "dog", "fox") for i in range(4)]
+        >>> sampler = SMLMTEpisodes(sents, load_tokenizer(), n_way=2, k_shot=1, q_query=1, min_sentences=3)
+        >>> sampler.words
+        ['cat', 'dog', 'fox', 'number']
+        >>> ep = sampler.episode(0)
+        >>> ep.info["support_texts"][0].count("[MASK]")
+        1
+    """
+
+    def __init__(self, sentences: Sequence[str], tokenizer: Any, n_way: int, k_shot: int, q_query: int,
+                 words: Iterable[str] | None = None, max_len: int = 48, seed: int = 0,
+                 min_sentences: int | None = None):
+        _check_episode_sizes(n_way, k_shot, q_query, max_len)
+        _check_int("seed", seed, minimum=None)
+        if min_sentences is not None:
+            _check_int("min_sentences", min_sentences)
+        if getattr(tokenizer, "mask_token", None) is None:
+            raise ValueError("the tokenizer has no [MASK] token; SMLMT needs a BERT-style tokenizer")
+        self.sentences = list(sentences)
+        self.tokenizer, self.n_way, self.k_shot, self.q_query = tokenizer, n_way, k_shot, q_query
+        self.max_len, self.seed = max_len, seed
+        self.min_sentences = max(k_shot + q_query, min_sentences or 0)
+        allowed = None if words is None else {str(w).lower() for w in words}
+
+        index: dict[str, list[int]] = {}
+        for i, sentence in enumerate(self.sentences):
+            for word in sentence_words(sentence):
+                if allowed is None or word in allowed:
+                    index.setdefault(word, []).append(i)
+        self.index = index  # word -> ids of the sentences that contain it (ascending)
+        self.words = sorted(w for w, ids in index.items() if len(ids) >= self.min_sentences)
+        if len(self.words) < n_way:
+            detail = ""
+            if allowed is not None:
+                rare = sorted(allowed - set(self.words))[:5]
+                counts = {w: len(index.get(w, [])) for w in rare}
+                detail = f" (e.g. sentence counts {counts})"
+            raise ValueError(
+                f"n_way={n_way} words are needed but only {len(self.words)} word(s) occur in at least "
+                f"{self.min_sentences} sentences{detail}; lower n_way, k_shot, q_query or min_sentences, "
+                "or give more sentences or a larger word set"
+            )
+
+    def episode(self, index: int) -> Episode:
+        """Episode ``index`` (any integer ≥ 0): unlimited tasks.
+
+        Returns:
+            An `Episode` whose ``classes`` are the N words and whose ``info`` holds
+            the sentence ids (``support_ids``/``query_ids``, indices into
+            `sentences`) and the masked texts (``support_texts``/``query_texts``).
+        """
+        g = episode_generator(self.seed, index, "smlmt")
+        need = self.k_shot + self.q_query
+        chosen: list[str] = []
+        picked: list[int] = []
+        used: set[int] = set()
+        for w in (self.words[i] for i in torch.randperm(len(self.words), generator=g).tolist()):
+            free = [i for i in self.index[w] if i not in used]
+            if len(free) < need:  # its sentences went to words picked earlier
+                continue
+            ids = [free[j] for j in _choose(g, len(free), need)]
+            chosen.append(w)
+            picked += ids
+            used.update(ids)
+            if len(chosen) == self.n_way:
+                break
+        if len(chosen) < self.n_way:
+            raise ValueError(
+                f"episode {index}: could not find {self.n_way} words with {need} sentences not shared with "
+                "each other; lower n_way, k_shot or q_query, or give more sentences"
+            )
+        texts = [mask_word(self.sentences[i], chosen[j // need], self.tokenizer.mask_token)
+                 for j, i in enumerate(picked)]
+        labels = [j // need for j in range(len(picked))]
+        pieces = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        rows = [self._window(ids) for ids in pieces]
+        s_ids, q_ids = _split_for(picked, self.k_shot, self.q_query, self.n_way)
+        s_txt, q_txt = _split_for(texts, self.k_shot, self.q_query, self.n_way)
+        info = {"index": index, "support_ids": s_ids, "query_ids": q_ids, "support_texts": s_txt, "query_texts": q_txt}
+        return _text_episode(rows, labels, self.k_shot, self.q_query, self.n_way, self.tokenizer.pad_token_id,
+                             chosen, info)
+
+    def _window(self, ids: list[int]) -> list[int]:
+        """[CLS] + at most max_len − 2 pieces around the first [MASK] + [SEP]."""
+        width = self.max_len - 2
+        if len(ids) > width:
+            first = ids.index(self.tokenizer.mask_token_id)
+            start = min(max(first - width // 2, 0), len(ids) - width)
+            ids = ids[start:start + width]
+        return [self.tokenizer.cls_token_id, *ids, self.tokenizer.sep_token_id]
+
+
+def split_words(sampler_or_words: SMLMTEpisodes | Iterable[str], test_fraction: float = 0.2,
+                seed: int = 0) -> tuple[list[str], list[str]]:
+    """Split words into disjoint meta-train and meta-test sets for SMLMT.
+
+    Args:
+        sampler_or_words: an `SMLMTEpisodes` (its usable words are split) or words.
+        test_fraction: the share of words for meta-test, in (0, 1).
+        seed: which words; the same words and seed give the same split.
+
+    Returns:
+        ``(train_words, test_words)``, each sorted; pass them as ``words=`` to two
+        `SMLMTEpisodes`.
+
+    Example:
+        >>> split_words(["cat", "dog", "fox", "owl", "yak"], test_fraction=0.4, seed=0)
+        (['cat', 'dog', 'yak'], ['fox', 'owl'])
+    """
+    source = sampler_or_words.words if isinstance(sampler_or_words, SMLMTEpisodes) else sampler_or_words
+    words = sorted({str(w).lower() for w in source})
+    if not 0.0 < float(test_fraction) < 1.0:
+        raise ValueError(f"test_fraction={test_fraction!r} is not allowed; it must lie in (0, 1)")
+    n_test = round(len(words) * float(test_fraction))
+    if n_test < 1 or n_test >= len(words):
+        raise ValueError(f"test_fraction={test_fraction} of {len(words)} words leaves one side empty; "
+                         "give more words or change test_fraction")
+    order = torch.randperm(len(words), generator=episode_generator(seed, 0, "split-words")).tolist()
+    test = sorted(words[i] for i in order[:n_test])
+    test_set = set(test)
+    return [w for w in words if w not in test_set], test

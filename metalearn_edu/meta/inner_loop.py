@@ -1,0 +1,580 @@
+"""The inner loop: a few steps of gradient descent on a support set, as a trajectory.
+
+Every algorithm in `metalearn_edu.meta` adapts the same way. Starting from the
+meta-parameters θ (a plain ``dict[str, Tensor]``), take ``inner_steps`` steps of
+gradient descent on the support loss:
+
+    φ₀ = θ,    φ_{k+1} = φ_k − α ∇_φ L_support(φ_k)
+
+and return the whole trajectory [θ, φ₁, …, φ_K]. What differs between the
+algorithms is only what flows back through it:
+
+* **second-order MAML** keeps the graph of each gradient (``create_graph=True``),
+  so the meta-gradient ∇_θ L_query(φ_K) includes the Hessian terms
+  Π_k (I − α ∇²L_support(φ_k));
+* **first-order MAML** (``first_order=True``) detaches each inner gradient. φ_K
+  still depends on θ through the identity (φ_K = θ − α Σ_k g_k with every g_k a
+  constant), so the meta-gradient becomes ∇_φ L_query(φ_K), the query gradient
+  at the adapted parameters;
+* **Reptile** and plain fine-tuning run the loop under `torch.no_grad()`: the
+  trajectory then carries no graph at all (gradients are still taken inside).
+
+The model is never mutated: losses call it through `torch.func.functional_call`
+with the dict, so "adapted weights" are just another dict. Names not in
+``adapt_names`` pass through unchanged (the very same tensors), which gives
+head-only or top-k-layer adaptation.
+
+The second half of the module holds the loss functions the algorithms take
+(``loss_fn(params, data) -> scalar``): `RegressionLoss`, `ClassificationLoss`
+and `TextClassifierLoss` (an encoder plus an N-way head made afresh for each
+episode), and `select_params` to name what adapts.
+
+Example:
+    >>> from torch import nn
+    >>> net = nn.Linear(1, 1)
+    >>> loss_fn = functional_loss(net, "mse")
+    >>> support = (torch.tensor([[1.0], [2.0]]), torch.tensor([[2.0], [4.0]]))
+    >>> traj = adapt(loss_fn, dict(net.named_parameters()), support, inner_lr=0.1, inner_steps=3)
+    >>> len(traj.params), traj.support_losses[-1] < traj.support_losses[0]
+    (4, True)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from ..episodes import Episode
+from ..model import BertEncoder, EncoderOutput
+
+Params = dict[str, Tensor]
+LossFn = Callable[[Params, Any], Tensor]
+
+# A step whose support loss exceeds this many times the initial loss counts as diverged.
+DIVERGENCE_FACTOR = 1e6
+# The parameter names of the per-episode N-way head of `TextClassifierLoss`.
+EPISODE_HEAD_NAMES: tuple[str, str] = ("head.weight", "head.bias")
+
+
+class InnerLoopDivergedError(ValueError):
+    """The support loss became NaN/inf or exploded during the inner loop."""
+
+
+@dataclass
+class Trajectory:
+    """What `adapt` returns: the parameters after every inner step and their support losses.
+
+    Attributes:
+        params: ``[θ, φ₁, …, φ_K]``, K + 1 dicts with the same keys as θ.
+        support_losses: the support loss at ``params[k]`` as floats: K + 1 values
+            with ``track_loss=True``, else the K computed for the updates.
+    """
+
+    params: list[Params]
+    support_losses: list[float] = field(default_factory=list)
+
+    @property
+    def adapted(self) -> Params:
+        """φ_K, the parameters after the last inner step (θ when K = 0)."""
+        return self.params[-1]
+
+    @property
+    def steps(self) -> int:
+        """K, the number of inner steps taken."""
+        return len(self.params) - 1
+
+
+def _check_params(params: Any) -> None:
+    if isinstance(params, nn.Module):
+        raise ValueError("params must be a dict of tensors, not a module; pass dict(model.named_parameters())")
+    if not isinstance(params, Mapping) or not all(isinstance(v, Tensor) for v in params.values()):
+        raise ValueError("params must be a dict mapping names to tensors, e.g. dict(model.named_parameters())")
+
+
+def _resolve_names(params: Params, adapt_names: Iterable[str] | None) -> list[str]:
+    if adapt_names is None:
+        return list(params)
+    if isinstance(adapt_names, str):
+        raise ValueError(f"adapt_names={adapt_names!r} is a string; pass a list of names, e.g. "
+                         "select_params(model, 'head')")
+    names = list(dict.fromkeys(adapt_names))
+    unknown = [n for n in names if n not in params]
+    if unknown:
+        raise ValueError(f"adapt_names has {len(unknown)} name(s) that are not in params, e.g. {unknown[:3]}; "
+                         f"params has {list(params)[:5]}{'...' if len(params) > 5 else ''}")
+    return names
+
+
+def _resolve_lrs(inner_lr: float | Mapping[str, Tensor | float], names: list[str]) -> dict[str, Tensor | float]:
+    if isinstance(inner_lr, Mapping):
+        missing = [n for n in names if n not in inner_lr]
+        if missing:
+            raise ValueError(f"inner_lr is a dict but has no learning rate for {missing[:3]}; give one per "
+                             "adapted parameter (see learnable_inner_lrs) or pass a single float")
+        return {n: inner_lr[n] for n in names}
+    if isinstance(inner_lr, bool) or not isinstance(inner_lr, (int, float)) or not math.isfinite(inner_lr) or inner_lr < 0:
+        raise ValueError(f"inner_lr={inner_lr!r} is not allowed; give a finite number ≥ 0 (e.g. 0.01) "
+                         "or a dict of per-parameter learning rates")
+    return {n: float(inner_lr) for n in names}
+
+
+def _describe_lr(inner_lr: float | Mapping[str, Tensor | float]) -> str:
+    if isinstance(inner_lr, Mapping):
+        largest = max((float(torch.as_tensor(v).detach().abs().max()) for v in inner_lr.values()), default=0.0)
+        return f"per-parameter inner_lr (largest {largest:.3g})"
+    return f"inner_lr={inner_lr:g}"
+
+
+def _check_loss(loss: Tensor, step: int, inner_steps: int, initial: float | None,
+                inner_lr: float | Mapping[str, Tensor | float]) -> float:
+    """The loss as a float; raise `InnerLoopDivergedError` if it is not finite or exploded."""
+    if not isinstance(loss, Tensor) or loss.numel() != 1:
+        raise ValueError("loss_fn must return a scalar tensor")
+    value = float(loss.detach())
+    limit = None if initial is None else DIVERGENCE_FACTOR * max(initial, 1e-6)
+    if not math.isfinite(value) or (limit is not None and value > limit):
+        smaller = (f"e.g. inner_lr={inner_lr / 10:g}" if not isinstance(inner_lr, Mapping)
+                   else "e.g. a tenth of the current rates")
+        raise InnerLoopDivergedError(
+            f"the inner loop diverged after {step} of {inner_steps} inner steps: the support loss is {value:.4g} "
+            f"(it started at {initial if initial is not None else value:.4g}) with {_describe_lr(inner_lr)}; "
+            f"lower the inner learning rate ({smaller}) or take fewer inner steps"
+        )
+    return value
+
+
+def adapt(loss_fn: LossFn, params: Params, support: Any, inner_lr: float | Mapping[str, Tensor | float],
+          inner_steps: int, first_order: bool = False, adapt_names: Iterable[str] | None = None,
+          track_loss: bool = True) -> Trajectory:
+    """Run the inner loop: ``inner_steps`` steps of gradient descent on the support loss.
+
+    φ_{k+1}[n] = φ_k[n] − α[n] ∇_{φ_k[n]} loss_fn(φ_k, support) for every n in
+    `adapt_names`; every other entry stays the very tensor it was in θ.
+
+    Args:
+        loss_fn: ``loss_fn(params, data) -> scalar tensor``, e.g. from `functional_loss`.
+        params: θ, e.g. ``dict(model.named_parameters())``; not modified.
+        support: whatever `loss_fn` takes as data, e.g. ``episode.support``.
+        inner_lr: α: one float for all, or a dict name → learning rate (float or
+            tensor, scalar or shaped like the parameter). Tensors that require
+            grad are meta-learned (Meta-SGD; see `learnable_inner_lrs`).
+        inner_steps: K ≥ 0.
+        first_order: detach the inner gradients (first-order MAML). Ignored when
+            grad mode is off, where nothing is tracked anyway.
+        adapt_names: the names that move (default: all of `params`); see
+            `select_params`.
+        track_loss: also compute the support loss at φ_K (one more forward pass).
+
+    Returns:
+        A `Trajectory` with ``params = [θ, φ₁, …, φ_K]``.
+
+    Raises:
+        InnerLoopDivergedError: when a support loss is NaN/inf or exceeds
+            1e6 × the initial loss; the message names the learning rate and step.
+        ValueError: for unknown `adapt_names`, a negative `inner_lr` or `inner_steps`.
+
+    Example:
+        >>> net = nn.Linear(2, 1)
+        >>> theta = dict(net.named_parameters())
+        >>> data = (torch.randn(8, 2), torch.randn(8, 1))
+        >>> traj = adapt(functional_loss(net, "mse"), theta, data, 0.1, 2, adapt_names=["bias"])
+        >>> traj.adapted["weight"] is theta["weight"], traj.adapted["bias"] is theta["bias"]
+        (True, False)
+    """
+    _check_params(params)
+    if isinstance(inner_steps, bool) or not isinstance(inner_steps, int) or inner_steps < 0:
+        raise ValueError(f"inner_steps={inner_steps!r} is not allowed; it must be an integer ≥ 0")
+    names = _resolve_names(params, adapt_names)
+    lrs = _resolve_lrs(inner_lr, names)
+    # Second order needs the graph of each inner gradient; under no_grad nothing is tracked.
+    create_graph = (not first_order) and torch.is_grad_enabled()
+
+    current: Params = dict(params)
+    trajectory, losses = [current], []
+    initial: float | None = None
+    for step in range(inner_steps):
+        # 1) the tensors to differentiate: φ_k itself if it is in a graph, else a fresh leaf
+        leaves = {n: current[n] if current[n].requires_grad else current[n].detach().requires_grad_() for n in names}
+        with torch.enable_grad():
+            loss = loss_fn({**current, **leaves}, support)
+            value = _check_loss(loss, step, inner_steps, initial, inner_lr)
+            grads = torch.autograd.grad(loss, [leaves[n] for n in names], create_graph=create_graph,
+                                        allow_unused=True)
+        initial = value if initial is None else initial
+        losses.append(value)
+        # 2) the step φ_{k+1} = φ_k − α ∇L(φ_k); first order treats ∇L as a constant
+        new = dict(current)
+        for n, g in zip(names, grads):
+            if g is None:  # this parameter does not influence the support loss
+                continue
+            new[n] = current[n] - lrs[n] * (g if create_graph else g.detach())
+        current = new
+        trajectory.append(current)
+    if track_loss:
+        with torch.no_grad():
+            losses.append(_check_loss(loss_fn(current, support), inner_steps, inner_steps, initial, inner_lr))
+    return Trajectory(trajectory, losses)
+
+
+def learnable_inner_lrs(params: Params, init: float = 0.01, adapt_names: Iterable[str] | None = None,
+                        per_element: bool = False) -> dict[str, Tensor]:
+    """Meta-learnable inner learning rates (Meta-SGD, Li et al. 2017), one per parameter tensor.
+
+    Pass the result as ``inner_lr`` and optimise it with the meta-parameters:
+    the meta-gradient reaches it through φ = θ − α ∇L.
+
+    Args:
+        params: θ (only names and shapes are used).
+        init: the starting learning rate.
+        adapt_names: which parameters get a rate (default: all).
+        per_element: a rate per weight (Meta-SGD) instead of one per tensor
+            (a "per-layer" rate, as in Bansal et al.'s SMLMT code).
+
+    Returns:
+        name → leaf tensor with ``requires_grad=True``: scalar, or the
+        parameter's shape with `per_element`.
+    """
+    _check_params(params)
+    return {n: torch.full(params[n].shape if per_element else (), float(init), dtype=params[n].dtype,
+                          device=params[n].device, requires_grad=True)
+            for n in _resolve_names(params, adapt_names)}
+
+
+# ---------------------------------------------------------------------------------------
+# Which parameters adapt
+# ---------------------------------------------------------------------------------------
+def _leaf_param_groups(model: nn.Module) -> list[list[str]]:
+    """Names of the parameters of each module that owns some, in registration order."""
+    groups = []
+    for module_name, module in model.named_modules():
+        own = [f"{module_name}.{n}" if module_name else n for n, _ in module.named_parameters(recurse=False)]
+        if own:
+            groups.append(own)
+    seen = {n for n, _ in model.named_parameters()}  # drops duplicates of tied weights
+    return [[n for n in g if n in seen] for g in groups if any(n in seen for n in g)]
+
+
+def select_params(model: nn.Module, which: str = "all", head_names: Iterable[str] | None = None) -> list[str]:
+    """Names of the parameters to adapt in the inner loop.
+
+    For a `BertEncoder` the "head" is the per-episode N-way head of
+    `TextClassifierLoss` (`EPISODE_HEAD_NAMES`) unless `head_names` says
+    otherwise (e.g. the names of ``cls_head``), and:
+
+    * ``"all"``: the embeddings, every block (and the final LayerNorm) plus the head
+      (the unused MLM and classification heads of the encoder are left out);
+    * ``"head"``: only the head;
+    * ``"top{k}"``, e.g. ``"top2"``: the last k blocks (plus the final LayerNorm of a
+      pre-LN model) and the head.
+
+    For any other module, the groups are the modules that own parameters in
+    registration order (e.g. the Linear layers of an MLP): ``"all"`` is every
+    parameter, ``"head"`` the last group, ``"top{k}"`` the last k groups;
+    `head_names`, when given, are added.
+
+    Args:
+        model: the network.
+        which: ``"all"``, ``"head"`` or ``"top{k}"`` with k ≥ 1.
+        head_names: the head's parameter names.
+
+    Returns:
+        Names, in model order, head last.
+
+    Example:
+        >>> select_params(nn.Sequential(nn.Linear(1, 4), nn.ReLU(), nn.Linear(4, 1)), "head")
+        ['2.weight', '2.bias']
+    """
+    match = re.fullmatch(r"top(\d+)", which) if isinstance(which, str) else None
+    if which not in ("all", "head") and (match is None or int(match.group(1)) < 1):
+        raise ValueError(f"which={which!r} is not allowed; use 'all', 'head' or 'top{{k}}' with k ≥ 1, e.g. 'top2'")
+    k = int(match.group(1)) if match else None
+    if isinstance(model, BertEncoder):
+        head = list(EPISODE_HEAD_NAMES if head_names is None else head_names)
+        names = [n for n, _ in model.named_parameters() if n not in head]
+        body = [n for n in names if not n.startswith(("mlm_head.", "cls_head."))]
+        if which == "all":
+            return body + head
+        if which == "head":
+            return head
+        n_layers = model.cfg.n_layers
+        if k > n_layers:
+            raise ValueError(f"which={which!r} but the encoder has only {n_layers} blocks; use at most 'top{n_layers}'")
+        top = tuple(f"blocks.{i}." for i in range(n_layers - k, n_layers)) + ("final_norm.",)
+        return [n for n in body if n.startswith(top)] + head
+    groups = _leaf_param_groups(model)
+    extra = [] if head_names is None else [n for n in head_names]
+    if which == "all":
+        chosen = [n for g in groups for n in g]
+    else:
+        count = 1 if which == "head" else k
+        if count > len(groups):
+            raise ValueError(f"which={which!r} but the model has only {len(groups)} parameterised layers; "
+                             f"use at most 'top{len(groups)}'")
+        chosen = [n for g in groups[-count:] for n in g]
+    return chosen + [n for n in extra if n not in chosen]
+
+
+# ---------------------------------------------------------------------------------------
+# Loss functions: loss_fn(params, data) -> scalar, through functional_call
+# ---------------------------------------------------------------------------------------
+def _unpack(data: Any) -> tuple[Tensor, Tensor, Tensor | None]:
+    """(x, y, mask) from a `TaskData`, an (x, y) or (x, y, mask) tuple."""
+    if isinstance(data, Episode):
+        raise ValueError("loss functions take one side of an episode; pass episode.support or episode.query")
+    if len(data) == 2:
+        return data[0], data[1], None
+    x, y, mask = data
+    return x, y, mask
+
+
+class FunctionalLoss:
+    """Base of the library's loss functions: ``loss_fn(params, data) -> scalar tensor``.
+
+    Subclasses define `outputs` (predictions or logits). A loss function also
+    knows its evaluation metric (`metric`, named `metric_name`) and may add
+    per-episode parameters (`episode_params`), such as a freshly initialised head.
+
+    Attributes:
+        model: the module called through `functional_call`; never mutated.
+    """
+
+    metric_name = "loss"
+    lower_is_better = True
+
+    def __init__(self, model: nn.Module, **model_kwargs: Any):
+        self.model = model
+        self.model_kwargs = model_kwargs
+
+    def _call(self, params: Params, x: Tensor, mask: Tensor | None) -> Tensor:
+        kwargs = dict(self.model_kwargs)
+        if mask is not None:
+            kwargs["attention_mask"] = mask
+        out = functional_call(self.model, params, (x,), kwargs)
+        return out.logits if isinstance(out, EncoderOutput) else out
+
+    def outputs(self, params: Params, data: Any) -> Tensor:
+        """The model's outputs on ``data.x``."""
+        x, _, mask = _unpack(data)
+        return self._call(params, x, mask)
+
+    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def __call__(self, params: Params, data: Any) -> Tensor:
+        """The mean loss of the model with `params` on `data`."""
+        return self.loss(self.outputs(params, data), _unpack(data)[1])
+
+    @torch.no_grad()
+    def metric(self, params: Params, data: Any) -> float:
+        """The evaluation metric (the loss itself unless a subclass says otherwise)."""
+        return float(self(params, data))
+
+    def episode_params(self, params: Params, episode: Episode) -> Params:
+        """θ for this episode (the base class adds nothing)."""
+        return dict(params)
+
+
+class RegressionLoss(FunctionalLoss):
+    """Mean squared error; the metric is the MSE.
+
+    Shapes:
+        data.x: whatever the model takes, e.g. (M, 1); data.y: the model's output shape.
+    """
+
+    metric_name = "mse"
+
+    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        return F.mse_loss(outputs, targets)
+
+
+class ClassificationLoss(FunctionalLoss):
+    """Cross-entropy on the model's logits; the metric is accuracy.
+
+    For a `BertEncoder` give ``head="cls"`` and ``attention_impl="explicit"`` (needed
+    for second-order gradients on CPU) as model keyword arguments; the episode's
+    attention mask is passed as ``attention_mask``.
+
+    Shapes:
+        outputs: (M, N) logits; data.y: (M,) labels.
+    """
+
+    metric_name = "accuracy"
+    lower_is_better = False
+
+    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        return F.cross_entropy(outputs, targets)
+
+    @torch.no_grad()
+    def metric(self, params: Params, data: Any) -> float:
+        """Accuracy: the share of examples whose arg-max logit is the label."""
+        return float((self.outputs(params, data).argmax(-1) == _unpack(data)[1]).float().mean())
+
+
+POOLINGS = ("cls", "mean", "mask")
+HEAD_INITS = ("zero", "proto")
+
+
+def pool_features(hidden: Tensor, input_ids: Tensor, attention_mask: Tensor | None, pooling: str = "mean",
+                  mask_token_id: int | None = None) -> Tensor:
+    """One vector per sequence from an encoder's last hidden states.
+
+    Args:
+        hidden: (M, T, D) hidden states.
+        input_ids: (M, T) token ids.
+        attention_mask: (M, T), 1 for real tokens; None = all real.
+        pooling: ``"cls"`` (position 0), ``"mean"`` (mean over real tokens) or
+            ``"mask"`` (mean over the [MASK] positions, natural for SMLMT).
+        mask_token_id: the [MASK] id, needed for ``"mask"``.
+
+    Returns:
+        (M, D) features.
+    """
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "mean":
+        weights = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+    elif pooling == "mask":
+        if mask_token_id is None:
+            raise ValueError("pooling='mask' needs mask_token_id (e.g. tokenizer.mask_token_id)")
+        weights = input_ids == mask_token_id
+        if not bool(weights.any(dim=1).all()):
+            raise ValueError("pooling='mask' but some sequences have no [MASK] token; use pooling='mean' or 'cls'")
+    else:
+        raise ValueError(f"pooling={pooling!r} is not allowed; choose one of {POOLINGS}")
+    w = weights.to(hidden.dtype).unsqueeze(-1)  # (M, T, 1)
+    return (hidden * w).sum(1) / w.sum(1).clamp_min(1.0)  # (M, D)
+
+
+def prototypes(features: Tensor, labels: Tensor, n_way: int) -> Tensor:
+    """Class means c_k = mean of the features with label k.
+
+    Shapes:
+        features: (M, D); labels: (M,) in 0..N−1; result: (N, D).
+
+    Example:
+        >>> prototypes(torch.tensor([[0.0], [2.0], [5.0]]), torch.tensor([0, 0, 1]), 2)
+        tensor([[1.],
+                [5.]])
+    """
+    counts = torch.bincount(labels, minlength=n_way)
+    if bool((counts == 0).any()):
+        raise ValueError(f"labels has no example of class(es) {torch.nonzero(counts == 0).flatten().tolist()}; "
+                         "every class needs at least one support example")
+    sums = torch.zeros(n_way, features.shape[1], dtype=features.dtype, device=features.device)
+    sums = sums.index_add(0, labels, features)
+    return sums / counts.unsqueeze(1).to(features.dtype)
+
+
+class TextClassifierLoss(ClassificationLoss):
+    """An encoder plus an N-way linear head that is made afresh for every episode.
+
+    logits = W · pool(encoder(x)) + b with W (N, D), b (N,) stored in the params
+    dict as ``"head.weight"`` / ``"head.bias"`` (`EPISODE_HEAD_NAMES`). The head
+    is not meta-learned (labels are permuted per episode, so a learned head
+    would have nothing stable to learn); `episode_params` initialises it:
+
+    * ``head_init="zero"``: W = 0, b = 0. Every episode starts at the uniform
+      prediction, and the first inner step moves W towards the support class
+      means of the features, which is what the meta-learned encoder shapes.
+    * ``head_init="proto"``: W_k = 2 c_k, b_k = −‖c_k‖² with c_k the support
+      prototype of class k (Triantafillou et al. 2020, "Proto-MAML"). Then
+      logits_k = −‖f − c_k‖² + ‖f‖², so before any step the head classifies like a
+      prototypical network. With grad mode on, the meta-gradient flows through
+      the prototypes into the encoder.
+
+    Args:
+        model: a `BertEncoder` (its MLM and classification heads are not used).
+        pooling: ``"mean"`` (default), ``"cls"`` or ``"mask"`` (see `pool_features`).
+        head_init: ``"zero"`` or ``"proto"``.
+        attention_impl: ``"explicit"`` (default; second-order MAML needs it on CPU)
+            or ``"fused"`` (faster, for first-order, Reptile and evaluation).
+        mask_token_id: the [MASK] id, for ``pooling="mask"``.
+
+    Example:
+        >>> from metalearn_edu.config import ModelConfig
+        >>> enc = BertEncoder(ModelConfig(vocab_size=30, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=8))
+        >>> loss_fn = TextClassifierLoss(enc, head_init="zero")
+        >>> ep = Episode(torch.randint(5, 30, (4, 6)), torch.tensor([0, 0, 1, 1]),
+        ...              torch.randint(5, 30, (2, 6)), torch.tensor([0, 1]), classes=["a", "b"])
+        >>> theta = loss_fn.episode_params(dict(enc.named_parameters()), ep)
+        >>> theta["head.weight"].shape, round(loss_fn(theta, ep.query).item(), 4)
+        (torch.Size([2, 8]), 0.6931)
+    """
+
+    def __init__(self, model: BertEncoder, pooling: str = "mean", head_init: str = "zero",
+                 attention_impl: str = "explicit", mask_token_id: int | None = None):
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling={pooling!r} is not allowed; choose one of {POOLINGS}")
+        if head_init not in HEAD_INITS:
+            raise ValueError(f"head_init={head_init!r} is not allowed; choose one of {HEAD_INITS}")
+        super().__init__(model, attention_impl=attention_impl)
+        self.pooling, self.head_init, self.mask_token_id = pooling, head_init, mask_token_id
+
+    def features(self, params: Params, x: Tensor, mask: Tensor | None) -> Tensor:
+        """(M, T) token ids -> (M, D) pooled features of the encoder with `params`."""
+        body = {n: p for n, p in params.items() if n not in EPISODE_HEAD_NAMES}
+        kwargs = dict(self.model_kwargs)
+        if mask is not None:
+            kwargs["attention_mask"] = mask
+        out = functional_call(self.model, body, (x,), kwargs)
+        return pool_features(out.hidden_states, x, mask, self.pooling, self.mask_token_id)
+
+    def outputs(self, params: Params, data: Any) -> Tensor:
+        """(M, N) logits."""
+        if EPISODE_HEAD_NAMES[0] not in params:
+            raise ValueError("params has no 'head.weight'; build the episode's params with "
+                             "loss_fn.episode_params(params, episode) first")
+        x, _, mask = _unpack(data)
+        return F.linear(self.features(params, x, mask), params["head.weight"], params["head.bias"])
+
+    def episode_params(self, params: Params, episode: Episode) -> Params:
+        """θ plus this episode's N-way head, initialised by `head_init`.
+
+        Shapes:
+            head.weight: (N, D); head.bias: (N,), N = ``episode.n_way``.
+        """
+        n_way = episode.n_way or int(episode.support_y.max()) + 1
+        if self.head_init == "zero":
+            ref = params["embeddings.tok_emb.weight"]
+            weight = torch.zeros(n_way, ref.shape[1], dtype=ref.dtype, device=ref.device)
+            bias = torch.zeros(n_way, dtype=ref.dtype, device=ref.device)
+        else:
+            c = prototypes(self.features(params, episode.support_x, episode.support_mask), episode.support_y, n_way)
+            weight, bias = 2 * c, -(c * c).sum(-1)
+        return {**params, EPISODE_HEAD_NAMES[0]: weight, EPISODE_HEAD_NAMES[1]: bias}
+
+
+def functional_loss(model: nn.Module, kind: str = "mse", **kwargs: Any) -> FunctionalLoss:
+    """A loss function ``loss_fn(params, data)`` for `model`, by name.
+
+    Args:
+        model: the network (called through `functional_call`; never mutated).
+        kind: ``"mse"`` (`RegressionLoss`), ``"cross_entropy"`` (`ClassificationLoss`;
+            extra keyword arguments go to the model, e.g. ``head="cls"``) or
+            ``"text"`` (`TextClassifierLoss`; keyword arguments go to it).
+
+    Example:
+        >>> functional_loss(nn.Linear(3, 2), "cross_entropy").metric_name
+        'accuracy'
+    """
+    if kind == "mse":
+        return RegressionLoss(model, **kwargs)
+    if kind == "cross_entropy":
+        return ClassificationLoss(model, **kwargs)
+    if kind == "text":
+        return TextClassifierLoss(model, **kwargs)
+    raise ValueError(f"kind={kind!r} is not allowed; choose 'mse', 'cross_entropy' or 'text'")
+
+
+def prepare_episode(loss_fn: LossFn, params: Params, episode: Episode,
+                    episode_params: Callable[[Params, Episode], Params] | None = None) -> Params:
+    """θ for one episode: ``episode_params(params, episode)``, else the loss function's own, else θ."""
+    prepare = episode_params or getattr(loss_fn, "episode_params", None)
+    return prepare(params, episode) if prepare is not None else dict(params)

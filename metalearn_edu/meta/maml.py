@@ -1,0 +1,255 @@
+"""MAML and first-order MAML (Finn, Abbeel & Levine, ICML 2017).
+
+The meta-objective is the query loss *after* adaptation, averaged over a
+meta-batch of tasks i:
+
+    min_θ  (1/B) Σ_i L_query,i(φ_K,i(θ)),    φ_K,i = adapt(θ, support_i)
+
+`maml_step` computes it and its gradient with the library's one inner loop
+(`metalearn_edu.meta.inner_loop.adapt`); `meta_train` feeds those gradients to
+an Adam outer optimiser. MAML and first-order MAML (FOMAML) share everything
+but the ``first_order`` flag: second order differentiates through the inner
+gradients, first order treats them as constants, so its meta-gradient is the
+query gradient at φ_K.
+
+Example:
+    >>> from metalearn_edu.episodes import SinusoidTasks
+    >>> net = sinusoid_mlp(seed=0)
+    >>> loss_fn = functional_loss(net, "mse")
+    >>> tasks = SinusoidTasks(seed=0)
+    >>> meta_loss, grads = maml_step(loss_fn, dict(net.named_parameters()), tasks.batch(0, 4, k_shot=10),
+    ...                              inner_lr=0.01, inner_steps=1)
+    >>> sorted(grads) == sorted(n for n, _ in net.named_parameters())
+    True
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..episodes import Episode
+from .inner_loop import LossFn, Params, adapt, functional_loss, prepare_episode
+
+EpisodeFn = Callable[[int], Episode]
+
+
+def sinusoid_mlp(sizes: Sequence[int] = (1, 40, 40, 1), seed: int = 0) -> nn.Sequential:
+    """The MAML paper's sinusoid regressor: Linear layers with ReLU between them (1-40-40-1).
+
+    Weights use PyTorch's default initialisation, drawn under `seed` without
+    touching the global random state.
+
+    Example:
+        >>> sinusoid_mlp()
+        Sequential(
+          (0): Linear(in_features=1, out_features=40, bias=True)
+          (1): ReLU()
+          (2): Linear(in_features=40, out_features=40, bias=True)
+          (3): ReLU()
+          (4): Linear(in_features=40, out_features=1, bias=True)
+        )
+    """
+    if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
+        raise ValueError(f"sizes={sizes!r} is not allowed; give at least two positive layer widths, e.g. (1, 40, 40, 1)")
+    layers: list[nn.Module] = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            if i:
+                layers.append(nn.ReLU())
+            layers.append(nn.Linear(d_in, d_out))
+    return nn.Sequential(*layers)
+
+
+def _meta_tensors(params: Params, inner_lr: float | Mapping[str, Any]) -> dict[str, Tensor]:
+    """The tensors that get a meta-gradient: θ entries and learned inner LRs that require grad."""
+    wrt = {n: p for n, p in params.items() if p.requires_grad}
+    if isinstance(inner_lr, Mapping):
+        wrt.update({f"inner_lr.{n}": lr for n, lr in inner_lr.items() if isinstance(lr, Tensor) and lr.requires_grad})
+    return wrt
+
+
+def maml_step(loss_fn: LossFn, params: Params, episodes: Sequence[Episode],
+              inner_lr: float | Mapping[str, Tensor | float], inner_steps: int, first_order: bool = False,
+              adapt_names: Iterable[str] | None = None,
+              episode_params: Callable[[Params, Episode], Params] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    """The meta-loss and meta-gradient of one meta-batch.
+
+    For each episode: θ_i = episode_params(θ, episode) (e.g. add a fresh head),
+    φ_K = adapt(θ_i, support), then the query loss at φ_K; the meta-loss is
+    the mean over episodes. Gradients are taken one episode at a time, so only
+    one episode's graph is alive at once.
+
+    Args:
+        loss_fn: ``loss_fn(params, data) -> scalar``, e.g. from `functional_loss`.
+        params: θ; entries that require grad get meta-gradients. Not modified.
+        episodes: the meta-batch (B ≥ 1 episodes).
+        inner_lr, inner_steps, first_order, adapt_names: as in `adapt`.
+        episode_params: builds each episode's θ_i; defaults to
+            ``loss_fn.episode_params`` when the loss function has one.
+
+    Returns:
+        ``(meta_loss, meta_grads)``: the mean query loss (a detached scalar
+        tensor) and the mean gradient for every tensor of `params` that requires
+        grad and influenced some query loss; learned inner learning rates (tensors
+        in an `inner_lr` dict that require grad) appear as ``"inner_lr.<name>"``.
+
+    Example:
+        >>> net = nn.Linear(1, 1)
+        >>> ep = Episode(torch.ones(2, 1), torch.ones(2, 1), torch.ones(2, 1), torch.ones(2, 1))
+        >>> loss, grads = maml_step(functional_loss(net, "mse"), dict(net.named_parameters()), [ep], 0.1, 1)
+        >>> sorted(grads)
+        ['bias', 'weight']
+    """
+    if len(episodes) == 0:
+        raise ValueError("episodes is empty; a meta-batch needs at least one episode")
+    wrt = _meta_tensors(params, inner_lr)
+    if not wrt:
+        raise ValueError("no tensor in params requires grad, so there is nothing to meta-learn; "
+                         "pass dict(model.named_parameters()) of a model whose parameters require grad")
+    names, tensors = list(wrt), list(wrt.values())
+    total = torch.zeros(())
+    grads: dict[str, Tensor] = {}
+    for episode in episodes:
+        theta = prepare_episode(loss_fn, params, episode, episode_params)
+        trajectory = adapt(loss_fn, theta, episode.support, inner_lr, inner_steps, first_order, adapt_names,
+                           track_loss=False)
+        query_loss = loss_fn(trajectory.adapted, episode.query) / len(episodes)
+        for name, g in zip(names, torch.autograd.grad(query_loss, tensors, allow_unused=True)):
+            if g is not None:
+                grads[name] = g if name not in grads else grads[name] + g
+        total = total + query_loss.detach().cpu()
+    return total, grads
+
+
+@dataclass
+class MetaHistory:
+    """What a meta-training run returns.
+
+    Attributes:
+        algorithm: e.g. ``"maml"``, ``"fomaml"``, ``"reptile"``, ``"multitask"``.
+        steps: the outer step of each record (1-based).
+        meta_loss: the mean query loss after adaptation at that step.
+        seconds: wall-clock time since the start of training.
+        settings: the hyper-parameters of the run.
+    """
+
+    algorithm: str
+    steps: list[int] = field(default_factory=list)
+    meta_loss: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def record(self, step: int, loss: float, seconds: float) -> None:
+        self.steps.append(step)
+        self.meta_loss.append(loss)
+        self.seconds.append(seconds)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        return asdict(self)
+
+
+def _progress(total: int | None, enabled: bool, desc: str):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc)
+
+
+def check_budget(steps: int | None, time_budget: float | None) -> None:
+    """Validate the stopping rule shared by the trainers."""
+    if steps is None and time_budget is None:
+        raise ValueError("give steps, time_budget or both; otherwise training never stops")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps={steps!r} is not allowed; it must be a positive integer (or None with a time_budget)")
+    if time_budget is not None and not (isinstance(time_budget, (int, float)) and time_budget > 0):
+        raise ValueError(f"time_budget={time_budget!r} is not allowed; give seconds > 0 (or None)")
+
+
+def meta_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps: int | None = 1000,
+               meta_batch_size: int = 25, inner_lr: float | Mapping[str, Tensor] = 0.01, inner_steps: int = 1,
+               outer_lr: float = 1e-3, first_order: bool = False, adapt_names: Iterable[str] | None = None,
+               seed: int = 0, time_budget: float | None = None, progress: bool = False, first_index: int = 0,
+               log_every: int = 1) -> MetaHistory:
+    """Meta-train `model` with MAML (or FOMAML with ``first_order=True``) and Adam.
+
+    Outer step s uses episodes ``first_index + s·B, …, first_index + s·B + B − 1``
+    of `episodes`, so a run is fixed by the sampler's seed and `first_index`;
+    `seed` seeds torch's random state inside the run (dropout), which is restored
+    afterwards. Only the Adam step changes the model's parameters.
+
+    Args:
+        model: the network whose parameters are θ (updated in place).
+        loss_fn: ``loss_fn(params, data)``, e.g. ``functional_loss(model, "mse")``.
+        episodes: ``index -> Episode``, e.g. ``lambda i: tasks.episode(i, k_shot=10)``
+            or ``sampler.episode``.
+        steps: the most outer steps (None: until the time budget is spent).
+        meta_batch_size: B, episodes per outer step.
+        inner_lr, inner_steps, first_order, adapt_names: as in `adapt`. Learned
+            inner learning rates (a dict of tensors that require grad) are
+            optimised by the same Adam.
+        outer_lr: Adam's learning rate (β in the MAML paper).
+        seed: seeds torch's RNG for the run.
+        time_budget: stop after this many seconds (checked after each step).
+        progress: show a tqdm progress bar.
+        first_index: the first episode index used.
+        log_every: record the meta-loss every this many steps.
+
+    Returns:
+        A `MetaHistory` of the meta-loss per recorded step.
+
+    Example:
+        >>> from metalearn_edu.episodes import SinusoidTasks
+        >>> net, tasks = sinusoid_mlp(), SinusoidTasks(seed=0)
+        >>> history = meta_train(net, functional_loss(net, "mse"), lambda i: tasks.episode(i, 10),
+        ...                      steps=3, meta_batch_size=2)
+        >>> history.steps
+        [1, 2, 3]
+    """
+    check_budget(steps, time_budget)
+    if isinstance(meta_batch_size, bool) or not isinstance(meta_batch_size, int) or meta_batch_size < 1:
+        raise ValueError(f"meta_batch_size={meta_batch_size!r} is not allowed; it must be a positive integer")
+    if not (isinstance(outer_lr, (int, float)) and math.isfinite(outer_lr) and outer_lr > 0):
+        raise ValueError(f"outer_lr={outer_lr!r} is not allowed; give a positive number such as 1e-3")
+    params = dict(model.named_parameters())
+    learned = [lr for lr in inner_lr.values() if isinstance(lr, Tensor) and lr.requires_grad] \
+        if isinstance(inner_lr, Mapping) else []
+    optimizer = torch.optim.Adam([p for p in params.values() if p.requires_grad] + learned, lr=outer_lr)
+    by_name = {**params, **({f"inner_lr.{n}": lr for n, lr in inner_lr.items()} if isinstance(inner_lr, Mapping) else {})}
+    algorithm = "fomaml" if first_order else "maml"
+    history = MetaHistory(algorithm, settings=dict(
+        meta_batch_size=meta_batch_size, inner_lr=inner_lr if not isinstance(inner_lr, Mapping) else "learned",
+        inner_steps=inner_steps, outer_lr=outer_lr, first_order=first_order, seed=seed, first_index=first_index))
+    bar = _progress(steps, progress, algorithm)
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        step = 0
+        while steps is None or step < steps:
+            batch = [episodes(first_index + step * meta_batch_size + b) for b in range(meta_batch_size)]
+            meta_loss, grads = maml_step(loss_fn, params, batch, inner_lr, inner_steps, first_order, adapt_names)
+            optimizer.zero_grad(set_to_none=True)
+            for name, g in grads.items():
+                by_name[name].grad = g
+            optimizer.step()
+            step += 1
+            elapsed = time.perf_counter() - start
+            if step % log_every == 0:
+                history.record(step, float(meta_loss), elapsed)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(meta_loss=f"{float(meta_loss):.4f}")
+            if time_budget is not None and elapsed >= time_budget:
+                break
+    if bar is not None:
+        bar.close()
+    return history
+
