@@ -364,7 +364,9 @@ def plot_attention_head(
         weights: (T, T) indexed [query, key]; tokens: T entries.
 
     Example:
-        >>> fig = plot_attention_head(torch.eye(3), ["[CLS]", "hi", "[SEP]"], title="layer 0, head 1")
+        >>> fig = plot_attention_head(np.eye(3), ["[CLS]", "hi", "[SEP]"], title="layer 0, head 1")
+
+        With a model: ``plot_attention_head(out.attentions[layer][0, head], tokens)``.
     """
     w = _square(weights, "weights")
     tokens = _check_tokens(tokens, w.shape[0], "weights")
@@ -426,8 +428,13 @@ def plot_attention_grid(
         attentions[l]: (H, T, T) or (B, H, T, T) indexed [.., head, query, key]; tokens: T entries.
 
     Example:
-        >>> out = model(ids, return_attention=True)
-        >>> fig = plot_attention_grid(out.attentions, tokenizer.convert_ids_to_tokens(ids[0]))
+        >>> attentions = [np.full((1, 2, 3, 3), 1 / 3)] * 2  # 2 layers, each (B=1, H=2, T=3, T=3)
+        >>> fig = plot_attention_grid(attentions, ["[CLS]", "hi", "[SEP]"])
+        >>> len(fig.axes)  # 2 × 2 panels and the colour bar
+        5
+
+        With a model: ``plot_attention_grid(model(ids, return_attention=True).attentions,
+        tokenizer.convert_ids_to_tokens(ids[0]))``.
     """
     A = _stack_layers(attentions, index)  # (L, H, T, T)
     L, H, T, _ = A.shape
@@ -864,9 +871,11 @@ def plot_masking(
         tokens, corrupted_tokens: T entries; masking fields: (T,) or (B, T).
 
     Example:
-        >>> mb = mask_tokens(ids, vocab, generator=torch.Generator().manual_seed(0))
-        >>> fig = plot_masking(tokenizer.convert_ids_to_tokens(ids[0]), mb, index=0,
-        ...                    corrupted_tokens=tokenizer.convert_ids_to_tokens(mb.input_ids[0]))
+        >>> flags = {"masked": [False, True, False, False], "randomized": [False] * 4, "kept": [False] * 4}
+        >>> fig = plot_masking(["[CLS]", "good", "day", "[SEP]"], flags, guesses=[[("good", 0.6), ("nice", 0.2)]])
+
+        With a batch from `masking.mask_tokens`: ``plot_masking(tokens, mb, index=0,
+        corrupted_tokens=tokenizer.convert_ids_to_tokens(mb.input_ids[0]))``.
     """
     if isinstance(tokens, str):
         raise ValueError("tokens is a string; pass the list of tokens")
@@ -966,6 +975,7 @@ def plot_masking(
             gax.set_xlim(0, 1)
             gax.tick_params(axis="x", labelsize=7)
             gax.set_xlabel("probability", fontsize=8)
+            gax.set_ylabel("guess", fontsize=8, labelpad=1)
             gax.set_title(f"pos {pos}: target '{_token_label(tokens[pos], 10)}'", fontsize=8.5)
             for y, p in enumerate(probs):
                 gax.text(min(p, 0.78) + 0.02, y, f"{p:.2f}", va="center", fontsize=7)
@@ -1035,7 +1045,9 @@ def plot_training(
         The figure: the loss axes, then the learning-rate and accuracy axes when drawn.
 
     Example:
-        >>> fig = plot_training(history, x="tokens")
+        >>> fig = plot_training({"step": [1, 2, 3], "train_loss": [9.0, 7.5, 7.0]}, unigram=7.2)
+
+        After `pretrain.train`: ``plot_training(history, x="tokens")``.
     """
     if x not in ("step", "time", "tokens"):
         raise ValueError(f"x={x!r} is not allowed; choose 'step', 'time' or 'tokens'")
@@ -1210,6 +1222,12 @@ def plot_adaptation(
 
     Shapes:
         curves[m]["steps"], ["mean"], ["ci"]: (K_m,) each.
+
+    Example:
+        >>> curves = {"MAML": {"steps": [0, 1, 10], "mean": [3.0, 0.9, 0.4], "ci": [0.2, 0.1, 0.05]}}
+        >>> fig = plot_adaptation(curves, reference={"MAML (Finn et al.)": {1: 0.67, 5: 0.38, 10: 0.35}})
+        >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        ['MAML', 'MAML (Finn et al.)']
     """
     data = _check_curves(curves, "steps", "curves")
     fig = _new_figure((7.0, 4.5))
@@ -1357,7 +1375,8 @@ def plot_sinusoid(
         x_grid, true_y, predictions[k]: (N,) or (N, 1); support_x, support_y: (K,) or (K, 1).
 
     Example:
-        >>> fig = plot_sinusoid(xs, task(xs), sx, sy, {0: f(xs, params), 10: f(xs, adapted)})
+        >>> xs = np.linspace(-5, 5, 100)
+        >>> fig = plot_sinusoid(xs, np.sin(xs), xs[::20], np.sin(xs[::20]), {0: 0 * xs, 10: 0.9 * np.sin(xs)})
     """
     if ax is None:
         fig = _new_figure((6.5, 4.2))
@@ -1446,7 +1465,8 @@ def plot_cost(
         The figure: the time axes and the memory axes, with one shared legend.
 
     Example:
-        >>> fig = plot_cost([{"method": "MAML", "inner_steps": 1, "time_ms": 12.0, "memory_mb": 80.0}, ...])
+        >>> fig = plot_cost([{"method": "MAML", "inner_steps": 1, "time_ms": 12.0, "memory_mb": 80.0},
+        ...                  {"method": "MAML", "inner_steps": 5, "time_ms": 50.0, "memory_mb": 300.0}])
     """
     rows = list(rows)
     if not rows:

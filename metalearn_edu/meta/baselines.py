@@ -122,7 +122,7 @@ def multitask_pretrain(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, s
             step += 1
             elapsed = time.perf_counter() - start
             if step % log_every == 0:
-                history.record(step, float(loss), elapsed)
+                history.record(step, float(loss.detach()), elapsed)
             if bar is not None:
                 bar.update(1)
             if time_budget is not None and elapsed >= time_budget:
@@ -231,7 +231,7 @@ def protonet_train(model: nn.Module, protonet: ProtoNet, episodes: EpisodeFn, st
             for b in range(meta_batch_size):
                 loss = protonet(params, episodes(first_index + step * meta_batch_size + b)) / meta_batch_size
                 loss.backward()
-                total += float(loss)
+                total += float(loss.detach())
             optimizer.step()
             step += 1
             elapsed = time.perf_counter() - start

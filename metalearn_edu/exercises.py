@@ -1,0 +1,75 @@
+"""Checkers for the notebooks' exercises.
+
+Each ``check_...`` function takes the student's answer, compares it with the library's
+behaviour on fresh random inputs, and either prints a short confirmation or raises an
+`AssertionError` whose message says what is wrong (never just "wrong").
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from .config import ModelConfig
+from .model import BertEncoder, explicit_attention
+
+
+def _ok(message: str) -> None:
+    print(f"✓ {message}")
+
+
+def check_causal_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple]) -> None:
+    """Exercise 1.1: `fn(q, k, v)` → (out, weights), where query i may only attend to keys j ≤ i.
+
+    Shapes: q, k, v (B, H, T, Dh); out (B, H, T, Dh); weights (B, H, T, T).
+    """
+    gen = torch.Generator().manual_seed(11)
+    q, k, v = (torch.randn(2, 3, 6, 4, generator=gen) for _ in range(3))
+    result = fn(q, k, v)
+    assert isinstance(result, tuple) and len(result) == 2, "return a pair (output, weights)"
+    out, weights = result
+    assert weights.shape == (2, 3, 6, 6), f"weights should have shape (B, H, T, T) = (2, 3, 6, 6), got {tuple(weights.shape)}"
+    future = torch.triu(torch.ones(6, 6, dtype=torch.bool), diagonal=1)
+    assert weights[..., future].abs().max() < 1e-6, "some query attends to a later key: mask j > i before the softmax"
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 3, 6), msg="each row of weights must sum to 1")
+    scores = (q @ k.transpose(-2, -1)) / q.shape[-1] ** 0.5
+    expected = scores.masked_fill(future, float("-inf")).softmax(-1)
+    torch.testing.assert_close(weights, expected, msg="weights differ from softmax(QKᵀ/√d) with the causal mask")
+    torch.testing.assert_close(out, expected @ v, msg="the output should be weights @ v")
+    _ok("causal attention is right: no query sees the future, rows sum to 1")
+
+
+def check_parameter_count(fn: Callable[[ModelConfig], int]) -> None:
+    """Exercise 1.2: `fn(cfg)` → the number of parameters of `BertEncoder(cfg)` (tied embedding once)."""
+    configs = [ModelConfig(vocab_size=100, d_model=32, n_layers=2, n_heads=4, d_ff=64, max_len=16),
+               ModelConfig(vocab_size=8000, d_model=128, n_layers=4, n_heads=4, d_ff=512, max_len=128, n_labels=5),
+               ModelConfig(vocab_size=500, d_model=48, n_layers=3, n_heads=3, d_ff=96, max_len=64, pre_ln=True)]
+    for cfg in configs:
+        want, got = BertEncoder(cfg).num_parameters(), fn(cfg)
+        assert got == want, (f"for {cfg.n_layers} layers, d_model={cfg.d_model}, d_ff={cfg.d_ff}, "
+                             f"vocab={cfg.vocab_size}, pre_ln={cfg.pre_ln}: expected {want:,}, got {got:,} "
+                             f"(off by {got - want:+,})")
+    _ok("your formula matches the model's parameter count on 3 configs")
+
+
+def check_head_choice(answer: tuple[int, int], stats: dict, key: str) -> None:
+    """Exercise 1.3: (layer, head) of the head with the highest mean `key` statistic."""
+    values = stats[key]
+    layer, head = divmod(int(values.argmax()), values.shape[1])
+    assert tuple(answer) == (layer, head), (
+        f"({answer[0]}, {answer[1]}) has mean {key} attention {float(values[answer[0], answer[1]]):.3f}; "
+        f"another head scores higher — look at the '{key}' panel of the summary plot")
+    _ok(f"layer {layer}, head {head} attends most to '{key}' ({float(values[layer, head]):.2f} on average)")
+
+
+def check_attention_matches_library(fn: Callable, atol: float = 1e-6) -> None:
+    """`fn(q, k, v, key_mask)` → (out, weights) must match the library's explicit attention."""
+    gen = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(2, 2, 5, 8, generator=gen) for _ in range(3))
+    key_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], dtype=torch.bool)
+    out, weights = fn(q, k, v, key_mask)
+    ref_out, ref_weights = explicit_attention(q, k, v, key_mask, torch.nn.Dropout(0.0))
+    torch.testing.assert_close(weights, ref_weights, atol=atol, rtol=0)
+    torch.testing.assert_close(out, ref_out, atol=atol, rtol=0)
+    _ok("matches metalearn_edu.model.explicit_attention")
