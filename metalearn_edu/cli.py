@@ -140,6 +140,26 @@ def run_course(args: argparse.Namespace) -> int:
     return run_all_notebooks(out_dir=Path(args.out), preset=args.preset, timeout=args.timeout)
 
 
+def _interrupt_on_signals() -> dict:
+    """Make SIGTERM (and SIGINT, even in a background job) save a checkpoint like Ctrl-C does.
+
+    Returns the previous handlers, for `main` to restore.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:  # a job started with `&` inherits SIGINT ignored; this undoes that
+        signal.signal(sig, interrupt)
+    return previous
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="metalearn-edu", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -150,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--preset", default=None, help="ci | cpu | gpu")
     c.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     args = parser.parse_args(argv)
+    previous_handlers = _interrupt_on_signals()
     try:
         if args.command == "pretrain":
             return run_pretrain(args)
@@ -160,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, ModuleNotFoundError) as err:
         print(f"metalearn-edu: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        import signal
+
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

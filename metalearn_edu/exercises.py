@@ -7,6 +7,7 @@ behaviour on fresh random inputs, and either prints a short confirmation or rais
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -73,3 +74,11 @@ def check_attention_matches_library(fn: Callable, atol: float = 1e-6) -> None:
     torch.testing.assert_close(weights, ref_weights, atol=atol, rtol=0)
     torch.testing.assert_close(out, ref_out, atol=atol, rtol=0)
     _ok("matches metalearn_edu.model.explicit_attention")
+
+
+def check_perplexity_ratio(ratio: float, metrics: dict) -> None:
+    """Exercise 2.1: how many times lower the model's perplexity is than the unigram baseline's."""
+    want = math.exp(metrics["unigram_loss"]) / metrics["perplexity"]
+    assert abs(ratio - want) <= 1e-6 * want, (
+        f"{ratio:.4g} is not it: perplexity is exp(loss), so the ratio is exp(unigram_loss) / exp(loss)")
+    _ok(f"perplexity is {want:.1f}× lower than the unigram baseline's")
