@@ -210,7 +210,8 @@ def main() -> None:
                 seconds = median_seconds(run, args.repeats, device)
                 memory = peak_memory_mb(run, device)
                 rows.append(dict(method=method, adapt=which, inner_steps=k, seconds=seconds, peak_mb=memory))
-                print(f"  {method:8s} adapt={which:5s} K={k:2d}: {seconds * 1000:8.1f} ms, {memory:8.1f} MiB", flush=True)
+                print(f"  {method:8s} adapt={which:5s} K={k:2d}: {seconds * 1000:8.1f} ms, {memory:8.1f} MiB",
+                      flush=True)
 
     reference = {(r["adapt"], r["inner_steps"]): r for r in rows if r["method"] == "maml"}
     print("\n| method | adapt | K | ms / meta-step | × MAML time | peak MiB | × MAML memory |")

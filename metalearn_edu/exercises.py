@@ -82,3 +82,12 @@ def check_perplexity_ratio(ratio: float, metrics: dict) -> None:
     assert abs(ratio - want) <= 1e-6 * want, (
         f"{ratio:.4g} is not it: perplexity is exp(loss), so the ratio is exp(unigram_loss) / exp(loss)")
     _ok(f"perplexity is {want:.1f}× lower than the unigram baseline's")
+
+
+def check_longest_topic(topic: str, lengths: dict[str, list[int]]) -> None:
+    """Exercise 0.1: the topic whose articles are longest on average."""
+    means = {k: sum(v) / len(v) for k, v in lengths.items()}
+    want = max(means, key=means.get)
+    assert topic == want, (f"'{topic}' averages {means.get(topic, float('nan')):.0f} tokens; "
+                           f"one topic averages more — compare sum(lengths[k]) / len(lengths[k]) across topics")
+    _ok(f"'{want}' articles are longest: {means[want]:.0f} tokens on average")

@@ -54,7 +54,7 @@ seed_everything(0)
 torch.set_printoptions(precision=3, sci_mode=False)
 transformers.utils.logging.disable_progress_bar()  # no download bars: everything here is local
 
-# %% tags=["nbval-ignore-output"]
+# %%
 # NBVAL_IGNORE_OUTPUT
 preset = get_preset()  # "ci" in continuous integration, "cpu" on a laptop, "gpu" with CUDA
 print(f"preset: {preset.name} — {preset.notes}")

@@ -56,7 +56,7 @@ tokenizer = load_tokenizer()
 vocab = MaskingVocab.from_tokenizer(tokenizer)
 splits = bbc_splits()
 
-# %% tags=["nbval-ignore-output"]
+# %%
 # NBVAL_IGNORE_OUTPUT
 preset = get_preset()
 device = pick_device()

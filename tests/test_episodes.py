@@ -83,7 +83,8 @@ def test_sinusoid_bad_requests(kwargs, words):
 def test_episode_generator_distinguishes_seed_and_index():
     draws = {tuple(torch.rand(3, generator=episode_generator(s, i)).tolist()) for s in range(3) for i in range(3)}
     assert len(draws) == 9
-    assert torch.equal(torch.rand(3, generator=episode_generator(1, 2)), torch.rand(3, generator=episode_generator(1, 2)))
+    again = torch.rand(3, generator=episode_generator(1, 2))
+    assert torch.equal(torch.rand(3, generator=episode_generator(1, 2)), again)
 
 
 # ---------------------------------------------------------------------------------------
@@ -198,7 +199,8 @@ def _sentences(n: int = 6) -> list[str]:
 
 def test_word_index_rules():
     assert sentence_words("The Bank's shares rose 5% in 2004 and covid19 via U.S.") == {"bank", "shares", "rose"}
-    assert mask_word("Shares rose; shares fell. Shareholders left.", "shares") == "[MASK] rose; [MASK] fell. Shareholders left."
+    masked = mask_word("Shares rose; shares fell. Shareholders left.", "shares")
+    assert masked == "[MASK] rose; [MASK] fell. Shareholders left."
 
 
 def test_smlmt_episode(tokenizer):
@@ -233,7 +235,8 @@ def test_smlmt_multi_piece_word_becomes_one_mask(tokenizer):
 
 def test_smlmt_window_keeps_the_mask(tokenizer):
     filler = " ".join(f"filler{i}" for i in range(60))
-    sentences = [f"{filler} then the guitar played {i}." for i in range(3)] + [f"The piano played {i} {filler}." for i in range(3)]
+    sentences = ([f"{filler} then the guitar played {i}." for i in range(3)]
+                 + [f"The piano played {i} {filler}." for i in range(3)])
     ep = SMLMTEpisodes(sentences, tokenizer, 2, 1, 1, words=["guitar", "piano"], max_len=16).episode(0)
     for x in (ep.support_x, ep.query_x):
         assert x.shape[1] == 16

@@ -7,8 +7,6 @@ an MLP and on our transformer), against closed forms on linear regression
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -288,6 +286,15 @@ def test_bad_arguments_raise_clear_errors():
         select_params(net, "middle")
 
 
+def test_second_order_through_fused_attention_says_what_to_do():
+    model = _tiny_encoder()
+    loss_fn = TextClassifierLoss(model, attention_impl="fused")
+    params = dict(model.named_parameters())
+    with pytest.raises(ValueError, match="attention_impl='explicit'"):
+        maml_step(loss_fn, params, [_text_episode()], 0.1, 1)
+    maml_step(loss_fn, params, [_text_episode()], 0.1, 1, first_order=True)  # first order is fine
+
+
 def test_adapt_names_freeze_the_rest():
     net = sinusoid_mlp(seed=0)
     params = dict(net.named_parameters())
@@ -359,8 +366,9 @@ def test_prototypes_and_protonet_on_blobs():
         prototypes(feats, torch.tensor([0, 0, 0]), 2)
     g = torch.Generator().manual_seed(0)
     centres = torch.randn(3, 4, generator=g) * 5
-    ep = Episode(centres.repeat_interleave(2, 0) + 0.1 * torch.randn(6, 4, generator=g), torch.arange(3).repeat_interleave(2),
-                 centres.repeat_interleave(3, 0) + 0.1 * torch.randn(9, 4, generator=g), torch.arange(3).repeat_interleave(3),
+    support = centres.repeat_interleave(2, 0) + 0.1 * torch.randn(6, 4, generator=g)
+    query = centres.repeat_interleave(3, 0) + 0.1 * torch.randn(9, 4, generator=g)
+    ep = Episode(support, torch.arange(3).repeat_interleave(2), query, torch.arange(3).repeat_interleave(3),
                  classes=["a", "b", "c"])
     assert ProtoNet(nn.Identity()).accuracy({}, ep) == 1.0
 

@@ -172,7 +172,8 @@ class ProtoNet:
 
     def __init__(self, model: nn.Module, pooling: str = "mean", attention_impl: str = "fused",
                  mask_token_id: int | None = None):
-        self.model, self.pooling, self.attention_impl, self.mask_token_id = model, pooling, attention_impl, mask_token_id
+        self.model, self.pooling = model, pooling
+        self.attention_impl, self.mask_token_id = attention_impl, mask_token_id
 
     def features(self, params: Params, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """(M, ...) inputs -> (M, D) embeddings."""

@@ -119,7 +119,8 @@ def _resolve_lrs(inner_lr: float | Mapping[str, Tensor | float], names: list[str
             raise ValueError(f"inner_lr is a dict but has no learning rate for {missing[:3]}; give one per "
                              "adapted parameter (see learnable_inner_lrs) or pass a single float")
         return {n: inner_lr[n] for n in names}
-    if isinstance(inner_lr, bool) or not isinstance(inner_lr, (int, float)) or not math.isfinite(inner_lr) or inner_lr < 0:
+    if (isinstance(inner_lr, bool) or not isinstance(inner_lr, (int, float)) or not math.isfinite(inner_lr)
+            or inner_lr < 0):
         raise ValueError(f"inner_lr={inner_lr!r} is not allowed; give a finite number ≥ 0 (e.g. 0.01) "
                          "or a dict of per-parameter learning rates")
     return {n: float(inner_lr) for n in names}

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from ..episodes import Episode
-from .inner_loop import LossFn, Params, adapt, functional_loss, prepare_episode
+from .inner_loop import LossFn, Params, adapt, functional_loss, prepare_episode  # noqa: F401 (doctest)
 
 EpisodeFn = Callable[[int], Episode]
 
@@ -56,7 +56,8 @@ def sinusoid_mlp(sizes: Sequence[int] = (1, 40, 40, 1), seed: int = 0) -> nn.Seq
         )
     """
     if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
-        raise ValueError(f"sizes={sizes!r} is not allowed; give at least two positive layer widths, e.g. (1, 40, 40, 1)")
+        raise ValueError(f"sizes={sizes!r} is not allowed; give at least two positive layer widths, "
+                         "e.g. (1, 40, 40, 1)")
     layers: list[nn.Module] = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -121,7 +122,18 @@ def maml_step(loss_fn: LossFn, params: Params, episodes: Sequence[Episode],
         trajectory = adapt(loss_fn, theta, episode.support, inner_lr, inner_steps, first_order, adapt_names,
                            track_loss=False)
         query_loss = loss_fn(trajectory.adapted, episode.query) / len(episodes)
-        for name, g in zip(names, torch.autograd.grad(query_loss, tensors, allow_unused=True)):
+        try:
+            episode_grads = torch.autograd.grad(query_loss, tensors, allow_unused=True)
+        except RuntimeError as err:
+            if "scaled_dot_product" in str(err) and "not implemented" in str(err):
+                raise ValueError(
+                    "second-order MAML needs the double backward of attention, which the fused "
+                    "scaled_dot_product_attention lacks on this device; call the encoder with "
+                    "attention_impl='explicit' (e.g. TextClassifierLoss(model, attention_impl='explicit')) "
+                    "or use first_order=True"
+                ) from err
+            raise
+        for name, g in zip(names, episode_grads):
             if g is not None:
                 grads[name] = g if name not in grads else grads[name] + g
         total = total + query_loss.detach().cpu()
@@ -220,10 +232,10 @@ def meta_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps: in
     if not (isinstance(outer_lr, (int, float)) and math.isfinite(outer_lr) and outer_lr > 0):
         raise ValueError(f"outer_lr={outer_lr!r} is not allowed; give a positive number such as 1e-3")
     params = dict(model.named_parameters())
-    learned = [lr for lr in inner_lr.values() if isinstance(lr, Tensor) and lr.requires_grad] \
-        if isinstance(inner_lr, Mapping) else []
+    rates = dict(inner_lr) if isinstance(inner_lr, Mapping) else {}
+    learned = [lr for lr in rates.values() if isinstance(lr, Tensor) and lr.requires_grad]
     optimizer = torch.optim.Adam([p for p in params.values() if p.requires_grad] + learned, lr=outer_lr)
-    by_name = {**params, **({f"inner_lr.{n}": lr for n, lr in inner_lr.items()} if isinstance(inner_lr, Mapping) else {})}
+    by_name = {**params, **{f"inner_lr.{n}": lr for n, lr in rates.items()}}
     algorithm = "fomaml" if first_order else "maml"
     history = MetaHistory(algorithm, settings=dict(
         meta_batch_size=meta_batch_size, inner_lr=inner_lr if not isinstance(inner_lr, Mapping) else "learned",
