@@ -1,0 +1,180 @@
+"""ipywidgets panels for the notebooks: wiring only.
+
+Each panel is a `Playground`: some controls, an output area, and a *render* function — a plain
+function of the control values that returns a matplotlib Figure, or a string message when the
+values do not make sense for the data (shown in the panel instead of a traceback). Tests call the
+render functions directly and drive the panels by setting control values; no browser needed.
+
+The maths lives in the library (`masking`, `analysis`, `viz`); nothing here computes anything
+a test would need to check.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import torch
+
+from . import viz
+from .analysis import model_attention_stats
+from .masking import MaskingConfig, MaskingVocab, mask_tokens
+
+ATTENTION_VIEWS = ("head", "grid", "summary")
+
+
+class Playground:
+    """Controls + an output area + a render function, re-rendered whenever a control changes.
+
+    Attributes:
+        controls: name -> widget; their ``.value`` s are passed to `render` as keyword arguments.
+        last: what the latest render returned (a Figure, or a message string).
+        widget: the `ipywidgets.VBox` to display.
+    """
+
+    def __init__(self, render: Callable[..., Any], controls: Mapping[str, Any], title: str = ""):
+        import ipywidgets as w
+
+        self.render = render
+        self.controls = dict(controls)
+        self.output = w.Output()
+        self.status = w.HTML()
+        self.last: Any = None
+        header = [w.HTML(f"<b>{title}</b>")] if title else []
+        self.widget = w.VBox([*header, w.HBox(list(self.controls.values()), layout=w.Layout(flex_flow="row wrap")),
+                              self.status, self.output])
+        for control in self.controls.values():
+            control.observe(lambda change: self.update(), names="value")
+        self.update()
+
+    def values(self) -> dict[str, Any]:
+        return {name: control.value for name, control in self.controls.items()}
+
+    def update(self) -> Any:
+        """Re-render with the current control values; show a message instead of raising on bad input."""
+        from IPython.display import display
+
+        self.status.value = "<i>working…</i>"
+        try:
+            result = self.render(**self.values())
+        except ValueError as err:  # the library's clear errors become a message in the panel
+            result = str(err)
+        self.last = result
+        self.output.clear_output(wait=True)
+        with self.output:
+            if isinstance(result, str):
+                self.status.value = f"<span style='color:#D55E00'>⚠ {result}</span>"
+            else:
+                self.status.value = ""
+                display(result)
+        return result
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+# ---------------------------------------------------------------------------------------
+# Attention explorer
+# ---------------------------------------------------------------------------------------
+def render_attention(model: Any, tokenizer: Any, text: str, layer: int, head: int, view: str = "head",
+                     max_tokens: int = 32):
+    """The picture behind the attention explorer: one head, a layers × heads grid, or the summary.
+
+    Returns:
+        A Figure, or a message string when `text`, `layer`, `head` or `view` is out of range.
+    """
+    if not text or not text.strip():
+        return "type a sentence in the text box"
+    cfg = model.cfg
+    if not 0 <= layer < cfg.n_layers:
+        return f"layer={layer} is out of range: this model has layers 0..{cfg.n_layers - 1}"
+    if not 0 <= head < cfg.n_heads:
+        return f"head={head} is out of range: this model has heads 0..{cfg.n_heads - 1}"
+    if view not in ATTENTION_VIEWS:
+        return f"view={view!r}; choose one of {ATTENTION_VIEWS}"
+    enc = tokenizer(text, return_tensors="pt", truncation=True, max_length=min(max_tokens, cfg.max_len))
+    tokens = tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
+    with torch.no_grad():
+        attentions = model(enc["input_ids"], return_attention=True).attentions
+    if view == "head":
+        return viz.plot_attention_head(attentions[layer][0, head], tokens, title=f"layer {layer}, head {head}",
+                                       max_tokens=max_tokens)
+    if view == "grid":
+        return viz.plot_attention_grid(attentions, tokens, index=0, max_tokens=max_tokens)
+    stats = model_attention_stats(model, tokenizer, [text])
+    return viz.plot_head_summary(stats, title="pattern statistics on this text")
+
+
+def attention_explorer(models: Mapping[str, tuple[Any, Any]], text: str = "The minister said the new tax would hurt small firms.") -> Playground:
+    """A text box, a model selector, layer and head sliders and a view selector.
+
+    Args:
+        models: display name -> (model, tokenizer), e.g. {"ours (pretrained)": (m, tok), "MiniLM": (mm, mtok)}.
+    """
+    import ipywidgets as w
+
+    if not models:
+        raise ValueError("models is empty; pass at least one {name: (model, tokenizer)}")
+    names = list(models)
+    max_layers = max(m.cfg.n_layers for m, _ in models.values())
+    max_heads = max(m.cfg.n_heads for m, _ in models.values())
+    controls = {
+        "text": w.Text(value=text, description="text", layout=w.Layout(width="60%")),
+        "model_name": w.Dropdown(options=names, value=names[0], description="model"),
+        "layer": w.IntSlider(value=0, min=0, max=max_layers - 1, description="layer"),
+        "head": w.IntSlider(value=0, min=0, max=max_heads - 1, description="head"),
+        "view": w.ToggleButtons(options=ATTENTION_VIEWS, value="head", description="view"),
+    }
+
+    def render(text, model_name, layer, head, view):
+        model, tokenizer = models[model_name]
+        return render_attention(model, tokenizer, text, layer, head, view)
+
+    return Playground(render, controls, title="Attention explorer")
+
+
+# ---------------------------------------------------------------------------------------
+# Masking playground
+# ---------------------------------------------------------------------------------------
+def render_masking(model: Any, tokenizer: Any, text: str, mask_prob: float, mask_token_frac: float,
+                   random_token_frac: float, seed: int = 0, top_k: int = 5):
+    """Corrupt `text` with the given rates and show the model's top-k guesses at every target."""
+    if not text or not text.strip():
+        return "type a sentence in the text box"
+    if mask_token_frac + random_token_frac > 1:
+        return (f"[MASK] {mask_token_frac:.0%} + random {random_token_frac:.0%} is more than 100% of the "
+                "selected tokens; lower one of them (the rest are kept unchanged)")
+    config = MaskingConfig(mask_prob=mask_prob, mask_token_frac=mask_token_frac, random_token_frac=random_token_frac)
+    enc = tokenizer(text, return_tensors="pt", truncation=True, max_length=min(64, model.cfg.max_len))
+    masked = mask_tokens(enc["input_ids"], MaskingVocab.from_tokenizer(tokenizer), config,
+                         generator=torch.Generator().manual_seed(seed))
+    tokens = tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
+    if not masked.selected.any():
+        return f"no token was selected at mask rate {mask_prob:.0%}; raise the rate or change the seed"
+    with torch.no_grad():
+        probs = model(masked.input_ids, head="mlm", mlm_mask=masked.selected).logits.float().softmax(-1)
+    top = probs.topk(top_k, dim=-1)
+    guesses = [[(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ix)]
+               for ps, ix in zip(top.values, top.indices)]
+    return viz.plot_masking(tokens, masked, index=0, corrupted_tokens=tokenizer.convert_ids_to_tokens(masked.input_ids[0]),
+                            guesses=guesses)
+
+
+def masking_playground(model: Any, tokenizer: Any,
+                       text: str = "Shares in the bank fell sharply after it warned that profits would be lower.") -> Playground:
+    """Sliders for the mask rate and the 80/10/10 split over a sentence, with the model's guesses."""
+    import ipywidgets as w
+
+    controls = {
+        "text": w.Text(value=text, description="text", layout=w.Layout(width="60%")),
+        "mask_prob": w.FloatSlider(value=0.15, min=0.05, max=0.6, step=0.05, description="mask rate"),
+        "mask_token_frac": w.FloatSlider(value=0.8, min=0.0, max=1.0, step=0.1, description="[MASK]"),
+        "random_token_frac": w.FloatSlider(value=0.1, min=0.0, max=1.0, step=0.1, description="random"),
+        "seed": w.IntSlider(value=0, min=0, max=20, description="seed"),
+    }
+
+    def render(text, mask_prob, mask_token_frac, random_token_frac, seed):
+        return render_masking(model, tokenizer, text, mask_prob, mask_token_frac, random_token_frac, seed)
+
+    return Playground(render, controls, title="Masking playground")

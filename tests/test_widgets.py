@@ -1,0 +1,59 @@
+"""Widget callbacks are plain functions; panels re-render when a control changes."""
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from metalearn_edu.config import model_config
+from metalearn_edu.data import load_tokenizer
+from metalearn_edu.model import BertEncoder
+from metalearn_edu.widgets import attention_explorer, masking_playground, render_attention, render_masking
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    tok = load_tokenizer()
+    torch.manual_seed(0)
+    return BertEncoder(model_config("nano", vocab_size=len(tok), max_len=64)).eval(), tok
+
+
+def test_render_attention_views(tiny):
+    model, tok = tiny
+    for view, n_axes in (("head", 2), ("grid", None), ("summary", None)):
+        fig = render_attention(model, tok, "the bank raised rates.", layer=1, head=0, view=view)
+        assert isinstance(fig, Figure) and fig.axes
+        if n_axes:
+            assert len(fig.axes) == n_axes  # the map and its colour bar
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(text="  ", layer=0, head=0), "type a sentence"),
+    (dict(text="a b", layer=5, head=0), "layer=5 is out of range: this model has layers 0..1"),
+    (dict(text="a b", layer=0, head=9), "head=9 is out of range"),
+])
+def test_render_attention_messages(tiny, kwargs, message):
+    model, tok = tiny
+    assert message in render_attention(model, tok, **kwargs)
+
+
+def test_attention_explorer_rerenders_on_change(tiny):
+    model, tok = tiny
+    panel = attention_explorer({"nano": (model, tok)})
+    first = panel.last
+    assert isinstance(first, Figure)
+    panel.controls["head"].value = 1
+    assert isinstance(panel.last, Figure) and panel.last is not first
+    panel.controls["text"].value = ""
+    assert panel.last == "type a sentence in the text box" and "type a sentence" in panel.status.value
+
+
+def test_masking_playground(tiny):
+    model, tok = tiny
+    panel = masking_playground(model, tok)
+    assert isinstance(panel.last, Figure)
+    before = panel.last
+    panel.controls["mask_prob"].value = 0.5
+    assert isinstance(panel.last, Figure) and panel.last is not before
+    panel.controls["random_token_frac"].value = 0.5  # 0.8 + 0.5 > 1: a message, not an exception
+    assert "more than 100%" in panel.last
+    assert "no token was selected" in render_masking(model, tok, "a b", 0.01, 0.8, 0.1, seed=0)
