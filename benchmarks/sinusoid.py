@@ -108,6 +108,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads (tiny matrices: 1 is fastest)")
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--out", type=Path, default=None, help="write results as JSON here")
+    p.add_argument("--save-models", type=Path, default=None,
+                   help="also save each trained network here as METHOD.pt (for the sinusoid playground)")
     p.add_argument("--progress", action="store_true")
     p.add_argument("--quick", action="store_true", help="smoke run: 5 s per method, 60 test tasks")
     args = p.parse_args()
@@ -133,6 +135,12 @@ def main() -> None:
         results["methods"][method] = {"test_lr": lr, "train_steps": steps, "train_seconds": seconds,
                                       "history": history, "curve": curve.to_dict()}
         print(f"  {steps} steps; " + ", ".join(f"{k} step(s): {curve.format(k)}" for k in REPORT_STEPS), flush=True)
+        if args.save_models is not None:
+            from metalearn_edu.checkpoint import save_checkpoint
+
+            save_checkpoint(args.save_models / f"{method}.pt", {
+                "model": net.state_dict(), "config": {"sizes": [1, 40, 40, 1]}, "test_lr": lr,
+                "train_steps": steps, "curve": curve.to_dict()})
 
     print(f"\n5-shot sine regression: MSE after 1 / 5 / 10 test-time steps, mean ± 95% CI over "
           f"{args.eval_tasks} test tasks ({args.budget:g} s of training per method, seed {args.seed})\n")

@@ -178,3 +178,84 @@ def masking_playground(model: Any, tokenizer: Any,
         return render_masking(model, tokenizer, text, mask_prob, mask_token_frac, random_token_frac, seed)
 
     return Playground(render, controls, title="Masking playground")
+
+
+# ---------------------------------------------------------------------------------------
+# Sinusoid playground
+# ---------------------------------------------------------------------------------------
+SINUSOID_METHODS = ("maml", "fomaml", "reptile", "pretrained")
+
+
+def load_sinusoid_models(folder: Any) -> dict[str, tuple[Any, float]]:
+    """The meta-trained sine networks saved by ``benchmarks/sinusoid.py --save-models DIR``.
+
+    Returns:
+        method -> (network, the inner learning rate it was evaluated with).
+    """
+    from pathlib import Path
+
+    from .checkpoint import load_checkpoint
+    from .meta import sinusoid_mlp
+
+    models = {}
+    for method in SINUSOID_METHODS:
+        path = Path(folder) / f"{method}.pt"
+        if path.is_file():
+            state = load_checkpoint(path)
+            net = sinusoid_mlp(tuple(state["config"]["sizes"]))
+            net.load_state_dict(state["model"])
+            models[method] = (net.eval(), float(state["test_lr"]))
+    if not models:
+        raise FileNotFoundError(f"no sinusoid models ({', '.join(m + '.pt' for m in SINUSOID_METHODS)}) in {folder}; "
+                                "make them with `python benchmarks/sinusoid.py --save-models DIR`")
+    return models
+
+
+def render_sinusoid(models: Mapping[str, tuple[Any, float]], method: str, k_shot: int, inner_lr: float,
+                    inner_steps: int, task: int = 0, seed: int = 12345):
+    """Adapt one meta-trained network to a fresh sine task and draw before/after.
+
+    Returns:
+        A Figure, or a message when the method is missing or the inner loop diverges.
+    """
+    from .episodes import SinusoidTasks
+    from .meta import InnerLoopDivergedError, finetune, functional_loss
+
+    if method not in models:
+        return f"method={method!r} has no trained model here; available: {sorted(models)}"
+    if k_shot < 1:
+        return f"K={k_shot}: give the model at least one support point"
+    net, _ = models[method]
+    tasks = SinusoidTasks(seed=seed)
+    episode = tasks.episode(task, k_shot, k_query=10)
+    loss_fn = functional_loss(net, "mse")
+    try:
+        trajectory = finetune(loss_fn, dict(net.named_parameters()), episode, inner_lr, inner_steps)
+    except InnerLoopDivergedError as err:
+        return str(err)
+    from torch.func import functional_call
+
+    grid = torch.linspace(-5, 5, 200).unsqueeze(1)
+    shown = sorted({0, 1, inner_steps} if inner_steps > 1 else {0, inner_steps})
+    with torch.no_grad():
+        predictions = {k: functional_call(net, trajectory.params[k], (grid,)).squeeze(1) for k in shown}
+        mse = ((functional_call(net, trajectory.params[-1], (episode.query_x,)) - episode.query_y) ** 2).mean()
+    return viz.plot_sinusoid(grid.squeeze(1), tasks.true_curve(episode, grid).squeeze(1), episode.support_x,
+                             episode.support_y, predictions, query_x=episode.query_x, query_y=episode.query_y,
+                             title=f"{method}: K={k_shot}, α={inner_lr:g}, {inner_steps} step(s) — "
+                                   f"query MSE {float(mse):.2f}")
+
+
+def sinusoid_playground(models: Mapping[str, tuple[Any, float]]) -> Playground:
+    """Sliders for K, the inner learning rate, the inner steps and the algorithm, over pre-trained nets."""
+    import ipywidgets as w
+
+    names = [m for m in SINUSOID_METHODS if m in models]
+    controls = {
+        "method": w.Dropdown(options=names, value=names[0], description="algorithm"),
+        "k_shot": w.IntSlider(value=5, min=1, max=20, description="K"),
+        "inner_lr": w.FloatLogSlider(value=0.01, base=10, min=-3, max=0, step=0.25, description="inner lr"),
+        "inner_steps": w.IntSlider(value=1, min=0, max=20, description="inner steps"),
+        "task": w.IntSlider(value=0, min=0, max=50, description="task"),
+    }
+    return Playground(lambda **v: render_sinusoid(models, **v), controls, title="Sinusoid playground")

@@ -57,3 +57,40 @@ def test_masking_playground(tiny):
     panel.controls["random_token_frac"].value = 0.5  # 0.8 + 0.5 > 1: a message, not an exception
     assert "more than 100%" in panel.last
     assert "no token was selected" in render_masking(model, tok, "a b", 0.01, 0.8, 0.1, seed=0)
+
+
+@pytest.fixture(scope="module")
+def sine_models(tmp_path_factory):
+    from metalearn_edu.checkpoint import save_checkpoint
+    from metalearn_edu.meta import sinusoid_mlp
+    from metalearn_edu.widgets import load_sinusoid_models
+
+    folder = tmp_path_factory.mktemp("sine")
+    for i, method in enumerate(("maml", "pretrained")):
+        net = sinusoid_mlp(seed=i)
+        save_checkpoint(folder / f"{method}.pt", {"model": net.state_dict(), "config": {"sizes": [1, 40, 40, 1]},
+                                                  "test_lr": 0.01})
+    return load_sinusoid_models(folder)
+
+
+def test_sinusoid_playground(sine_models):
+    from metalearn_edu.widgets import render_sinusoid, sinusoid_playground
+
+    assert set(sine_models) == {"maml", "pretrained"}
+    fig = render_sinusoid(sine_models, "maml", k_shot=5, inner_lr=0.01, inner_steps=3)
+    assert isinstance(fig, Figure) and "query MSE" in fig.axes[0].get_title()
+    assert "no trained model" in render_sinusoid(sine_models, "reptile", 5, 0.01, 1)
+    diverged = render_sinusoid(sine_models, "maml", k_shot=5, inner_lr=1e4, inner_steps=10)
+    assert isinstance(diverged, str) and "inner" in diverged and "lr" in diverged.lower()
+
+    panel = sinusoid_playground(sine_models)
+    before = panel.last
+    panel.controls["inner_steps"].value = 5
+    assert isinstance(panel.last, Figure) and panel.last is not before
+
+
+def test_missing_sinusoid_models_is_a_clear_error(tmp_path):
+    from metalearn_edu.widgets import load_sinusoid_models
+
+    with pytest.raises(FileNotFoundError, match="--save-models"):
+        load_sinusoid_models(tmp_path)
