@@ -32,7 +32,11 @@ def _pretrain_parser(sub) -> None:
     p.add_argument("--no-resume", action="store_true", help="start over even if --out has a checkpoint")
     p.add_argument("--model-size", default=None, help="nano | micro | tiny | mini | small | medium")
     p.add_argument("--post-ln", action="store_true", help="post-LN as in BERT (default: pre-LN, easier to train)")
-    p.add_argument("--seq-len", type=int, default=None)
+    p.add_argument("--seq-len", type=int, default=None, help="tokens per packed training block")
+    p.add_argument("--max-len", type=int, default=None,
+                   help="rows of the position table (default: --seq-len); larger lets a later run use longer blocks")
+    p.add_argument("--init-from", default=None,
+                   help="start from the weights of an exported model (e.g. a short-block first phase)")
     p.add_argument("--batch-size", type=int, default=None, help="global batch (sequences per step)")
     p.add_argument("--grad-accum", type=int, default=1)
     p.add_argument("--steps", type=int, default=None)
@@ -42,6 +46,7 @@ def _pretrain_parser(sub) -> None:
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--attn-dropout", type=float, default=0.0,
                    help="dropout on attention weights (default 0: it forces the slow attention path on CPU)")
+    p.add_argument("--pos-init", default="normal", help="normal (BERT) | sinusoidal (learned, sinusoid start)")
     p.add_argument("--mask-prob", type=float, default=0.15)
     p.add_argument("--whole-word", action="store_true", help="whole-word masking")
     p.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
@@ -91,9 +96,22 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
     # 2) model and run configuration
     torch.manual_seed(args.seed)
-    cfg_model = model_config(args.model_size or preset.model_size, vocab_size=len(tokenizer), max_len=seq_len,
-                             pre_ln=not args.post_ln, dropout=args.dropout, attn_dropout=args.attn_dropout)
-    model = BertEncoder(cfg_model).to(device)
+    if args.init_from:
+        from .pretrained import load_pretrained
+
+        model, _, _ = load_pretrained(args.init_from, with_tokenizer=False)
+        if model.cfg.vocab_size != len(tokenizer) or model.cfg.max_len < seq_len:
+            raise ValueError(f"--init-from model has vocab_size={model.cfg.vocab_size} and max_len={model.cfg.max_len}; "
+                             f"this run needs vocab_size={len(tokenizer)} and max_len >= {seq_len}")
+        start = model
+        model = BertEncoder(start.cfg.replace(dropout=args.dropout, attn_dropout=args.attn_dropout))
+        model.load_state_dict(start.state_dict())  # same weights; this run's dropout
+        model = model.to(device)
+    else:
+        cfg_model = model_config(args.model_size or preset.model_size, vocab_size=len(tokenizer),
+                                 max_len=args.max_len or seq_len, pre_ln=not args.post_ln, dropout=args.dropout,
+                                 attn_dropout=args.attn_dropout, pos_init=args.pos_init)
+        model = BertEncoder(cfg_model).to(device)
     cfg = PretrainConfig(
         steps=args.steps or defaults["steps"], batch_size=args.batch_size or preset.batch_size,
         grad_accum=args.grad_accum, lr=args.lr or defaults["lr"],

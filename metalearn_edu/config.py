@@ -55,6 +55,7 @@ class ModelConfig:
     pad_token_id: int = 0  # id of [PAD]; its embedding row is not special-cased
     n_labels: int = 2  # outputs of the sequence-classification head
     init_std: float = 0.02  # std of the normal initialisation (BERT's initializer_range)
+    pos_init: str = "normal"  # "normal" (BERT) or "sinusoidal" (Vaswani et al.'s table, scaled; still learned)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_len", "n_segments", "n_labels"):
@@ -67,6 +68,8 @@ class ModelConfig:
             )
         _check_probability("dropout", self.dropout)
         _check_probability("attn_dropout", self.attn_dropout)
+        if self.pos_init not in ("normal", "sinusoidal"):
+            raise ValueError(f"pos_init={self.pos_init!r} is not allowed; use 'normal' or 'sinusoidal'")
         if self.activation not in ("gelu", "gelu_tanh", "relu"):
             raise ValueError(f"activation={self.activation!r} is not allowed; use 'gelu', 'gelu_tanh' or 'relu'")
         if not 0 <= self.pad_token_id < self.vocab_size:

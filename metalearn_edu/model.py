@@ -20,6 +20,7 @@ weight is one parameter, ``embeddings.tok_emb.weight``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -85,6 +86,25 @@ class Embeddings(nn.Module):
         # (same summation order as transformers' BERT, so the two agree bit for bit)
         x = self.tok_emb(input_ids) + self.seg_emb(token_type_ids) + self.pos_emb(positions)  # (B, T, D)
         return self.dropout(self.norm(x))
+
+
+def sinusoidal_positions(max_len: int, d_model: int) -> Tensor:
+    """Vaswani et al.'s table PE[t, 2i] = sin(t / 10000^(2i/D)), PE[t, 2i+1] = cos(...), rows of norm 1.
+
+    Used as the *initial* value of the learned position table (``pos_init="sinusoidal"``):
+    nearby positions start with similar vectors, a fixed offset is a linear map of the
+    table, and each row (norm 1) starts larger than a token embedding (norm ≈ 0.02·√D), so
+    position is salient from the first step and "attend to the previous token" is easy to learn.
+
+    Returns:
+        (max_len, d_model).
+    """
+    t = torch.arange(max_len, dtype=torch.float32)[:, None]  # (max_len, 1)
+    freq = torch.exp(-math.log(10000.0) * torch.arange(0, d_model, 2, dtype=torch.float32) / d_model)  # (D/2,)
+    table = torch.zeros(max_len, d_model)
+    table[:, 0::2] = torch.sin(t * freq)
+    table[:, 1::2] = torch.cos(t * freq)[:, : d_model // 2]
+    return table / table.norm(dim=1, keepdim=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -248,6 +268,9 @@ class BertEncoder(nn.Module):
         self.mlm_head = MLMHead(cfg)
         self.cls_head = ClassificationHead(cfg)
         self.apply(self._init_weights)
+        if cfg.pos_init == "sinusoidal":
+            with torch.no_grad():
+                self.embeddings.pos_emb.weight.copy_(sinusoidal_positions(cfg.max_len, cfg.d_model))
 
     def _init_weights(self, module: nn.Module) -> None:
         """BERT's initialisation: N(0, 0.02) weights, zero biases, identity LayerNorms."""

@@ -35,7 +35,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import analysis
-from .checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from .checkpoint import (CheckpointMismatchError, config_differences, load_checkpoint, restore_rng_state, rng_state,
+                         save_checkpoint)
 from .config import ModelConfig
 from .masking import IGNORE_INDEX, MaskingConfig, MaskingVocab, mask_tokens
 from .model import BertEncoder
@@ -353,7 +354,12 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
 
     ckpt_path = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
     if ckpt_path is not None and resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path, expected_config=model.cfg.to_dict(), map_location=device)
+        state = load_checkpoint(ckpt_path, map_location=device)
+        # Compare as ModelConfigs, so a field added to the library later (at its default) is no mismatch.
+        stored = ModelConfig.from_dict(state["config"]).to_dict()
+        differences = config_differences(stored, model.cfg.to_dict())
+        if differences:
+            raise CheckpointMismatchError(differences, ckpt_path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

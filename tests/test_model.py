@@ -207,3 +207,14 @@ def test_bad_shapes_and_types(model):
         model(torch.tensor([[2, 5, 3]]), head="lm")
     with pytest.raises(ValueError, match="attention_impl='flash'"):
         model(torch.tensor([[2, 5, 3]]), attention_impl="flash")
+
+
+def test_sinusoidal_position_init():
+    torch.manual_seed(0)
+    model = BertEncoder(CFG.replace(pos_init="sinusoidal"))
+    table = model.embeddings.pos_emb.weight.detach()
+    torch.testing.assert_close(table.norm(dim=1), torch.ones(CFG.max_len))  # unit rows, larger than token rows
+    cos = torch.nn.functional.cosine_similarity
+    assert cos(table[10], table[11], dim=0) > cos(table[10], table[25], dim=0)  # neighbours start similar
+    with pytest.raises(ValueError, match="pos_init='learned'"):
+        ModelConfig(pos_init="learned")
