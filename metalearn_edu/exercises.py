@@ -91,3 +91,38 @@ def check_longest_topic(topic: str, lengths: dict[str, list[int]]) -> None:
     assert topic == want, (f"'{topic}' averages {means.get(topic, float('nan')):.0f} tokens; "
                            f"one topic averages more — compare sum(lengths[k]) / len(lengths[k]) across topics")
     _ok(f"'{want}' articles are longest: {means[want]:.0f} tokens on average")
+
+
+def check_quadratic_meta_gradient(fn: Callable[..., float]) -> None:
+    """Exercise 3.1: d/dθ of the query loss after one inner step, for 1-D quadratic losses.
+
+    Support loss ½·a·(θ − s)², query loss ½·b·(θ − q)², one inner step of size α:
+    `fn(theta, a, s, b, q, alpha)` must return d L_query(φ(θ)) / dθ.
+    """
+    gen = torch.Generator().manual_seed(5)
+    for _ in range(5):
+        theta, a, s, b, q = (torch.rand(5, generator=gen) * 4 - 1).tolist()
+        a, b, alpha = abs(a) + 0.1, abs(b) + 0.1, 0.3
+        t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+        phi = t - alpha * a * (t - s)
+        (grad,) = torch.autograd.grad(0.5 * b * (phi - q) ** 2, t)
+        got = float(fn(theta, a, s, b, q, alpha))
+        first_order = b * (phi.detach().item() - q)
+        assert abs(got - float(grad)) < 1e-6, (
+            f"for θ={theta:.2f}, a={a:.2f}, s={s:.2f}, b={b:.2f}, q={q:.2f}, α={alpha}: expected {float(grad):.4f}, "
+            f"got {got:.4f}" + (" — that is the first-order answer; you dropped the factor (1 − α·a)"
+                                if abs(got - first_order) < 1e-6 else ""))
+    _ok("your meta-gradient includes the second-order factor (1 − α·a)")
+
+
+def check_first_order_step(fn: Callable, loss_fn: Callable, params: dict, episodes: list, inner_lr: float) -> None:
+    """Exercise 3.2: `fn(loss_fn, params, episodes, inner_lr)` → dict of first-order MAML gradients (1 inner step)."""
+    from .meta import maml_step
+
+    _, want = maml_step(loss_fn, params, episodes, inner_lr, 1, first_order=True)
+    got = fn(loss_fn, params, episodes, inner_lr)
+    for name, value in want.items():
+        assert name in got, f"no gradient for {name!r}"
+        torch.testing.assert_close(got[name], value, atol=1e-5, rtol=1e-4,
+                                   msg=f"{name}: your first-order gradient differs from maml_step(first_order=True)")
+    _ok("your first-order MAML gradient equals the library's")
