@@ -126,3 +126,21 @@ def check_first_order_step(fn: Callable, loss_fn: Callable, params: dict, episod
         torch.testing.assert_close(got[name], value, atol=1e-5, rtol=1e-4,
                                    msg=f"{name}: your first-order gradient differs from maml_step(first_order=True)")
     _ok("your first-order MAML gradient equals the library's")
+
+
+def check_reptile_update(fn: Callable, loss_fn: Callable, tasks: list) -> None:
+    """Exercise 4.1: `fn(loss_fn, params, tasks, inner_lr, inner_steps, eps)` → θ after one Reptile step."""
+    from .meta import reptile_step
+
+    class _Episode:
+        def __init__(self, task):
+            self.support = self.query = task
+
+    for inner_steps, eps in ((1, 0.5), (3, 0.1)):
+        start = {"theta": torch.tensor([1.5, -0.5])}
+        want = {"theta": start["theta"].clone()}
+        reptile_step(loss_fn, want, [_Episode(t) for t in tasks], 0.3, inner_steps, eps)
+        got = fn(loss_fn, {"theta": start["theta"].clone()}, tasks, 0.3, inner_steps, eps)
+        torch.testing.assert_close(got["theta"].detach(), want["theta"], atol=1e-5, rtol=1e-5,
+                                   msg=f"with {inner_steps} inner step(s) and ε={eps}: θ + ε·(mean φ − θ) differs")
+    _ok("your Reptile step matches reptile_step for 1 and 3 inner steps")
