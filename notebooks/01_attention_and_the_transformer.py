@@ -266,11 +266,25 @@ fig = viz.plot_attention_compare({"random init": random_maps[layer][0, head],
 fig
 
 # %% [markdown]
-# ## Try it yourself
+# ## Try the sliders
 #
-# Change `text` above to your own sentence and rerun the three cells: which heads stay
-# "previous-token" heads on your text? The course's interactive attention explorer (a text box,
-# a model selector and layer/head sliders) arrives with the widgets chapter.
+# The attention explorer below takes any sentence, a model (MiniLM, or our model with random
+# weights), a layer and a head, and a view: one head, the layers × heads grid, or the pattern
+# summary for that sentence. Which heads stay "previous-token" heads on your own text? (The static
+# picture comes first, for readers without a live kernel.)
+
+# %%
+from metalearn_edu.widgets import attention_explorer, render_attention
+
+explorer_models = {"MiniLM": (minilm, bert), "random init": (random_model, bert)}
+fig = render_attention(minilm, bert, text, layer=prev_heads[0][0], head=prev_heads[0][1], view="head")
+fig
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+attention_explorer(explorer_models, text=text)
+
+# %% [markdown]
 #
 # ## Summary
 #

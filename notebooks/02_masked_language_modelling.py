@@ -277,6 +277,25 @@ fig = viz.plot_head_summary(stats_after, title="The shipped checkpoint: what eac
 fig
 
 # %% [markdown]
+# ## Try the sliders
+#
+# The masking playground corrupts a sentence with the rates you choose and shows the shipped
+# model's top-5 guesses at every target. Try a 50% mask rate: how fast do the guesses degrade
+# when most of the context is gone? And set [MASK] to 0% and random to 100%: can the model still
+# tell which tokens were replaced? (Static picture first.)
+
+# %%
+from metalearn_edu.widgets import masking_playground, render_masking
+
+fig = render_masking(model, tokenizer, "shares in the bank fell sharply after it warned that profits would be lower.",
+                     mask_prob=0.3, mask_token_frac=0.8, random_token_frac=0.1, seed=0)
+fig
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+masking_playground(model, tokenizer)
+
+# %% [markdown]
 # ## Summary
 #
 # * MLM pretraining hides ~15% of the tokens (80% `[MASK]`, 10% random, 10% unchanged) and trains
