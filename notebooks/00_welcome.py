@@ -26,7 +26,7 @@
 # | 5 | few-shot text classification | fine-tuning vs MAML vs Reptile vs prototypical networks on a pretrained encoder |
 # | 6 | meta-learning *as* pretraining | self-supervised meta-tasks from raw text (SMLMT), measured honestly |
 #
-# Chapters 3–6 are being written; this release contains chapters 0–2.
+# Chapters 5 and 6 are being written; this release contains chapters 0–4.
 #
 # **How to use the notebooks.** Run cells top to bottom (Shift-Enter). Every chapter states its
 # learning goals, derives each idea with an equation next to the line that implements it, checks
