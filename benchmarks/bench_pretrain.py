@@ -24,16 +24,7 @@ from metalearn_edu.masking import MaskingVocab, mask_tokens
 from metalearn_edu.model import BertEncoder
 from metalearn_edu.runtime import best_autocast_dtype
 
-
-def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
-    """Measured GFLOP/s of an n×n matmul (the machine's practical peak for that dtype)."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    for _ in range(2):
-        a @ b
-    t = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
+from bench_matmul import gflops  # the same matmul-peak measurement (this folder is on sys.path when run as a script)
 
 
 def model_flops_per_step(cfg, batch: int, seq: int, n_masked: int) -> float:
@@ -119,7 +110,7 @@ def main() -> None:
     flops = model_flops_per_step(cfg, args.batch, args.seq, n_masked)
     print("\nour model-FLOPs utilisation (matmul FLOPs needed / time, against a 2048² matmul peak):")
     for name, dtype in precisions:
-        peak = matmul_peak(dtype or torch.float32)
+        peak = gflops(2048, dtype or torch.float32, reps=10)
         achieved = flops * results[("ours", name)] / tokens / 1e9
         print(f"  {name}: {achieved:6.1f} GFLOP/s of a measured {peak:6.1f} GFLOP/s peak = {achieved / peak:.1%}")
 

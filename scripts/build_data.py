@@ -10,7 +10,7 @@ files (check with ``sha256sum data/splits.json data/tokenizer/*``).
 
 Usage:
     python scripts/build_data.py                 # writes into data/ (or $METALEARN_DATA_DIR)
-    python scripts/build_data.py --out-dir /tmp/d --stats   # elsewhere, and print the data-card numbers
+    python scripts/build_data.py --out-dir runs/data-check --stats   # elsewhere, and print the data-card numbers
 """
 
 from __future__ import annotations
