@@ -61,6 +61,31 @@ def config_to_hf(cfg: ModelConfig):
     )
 
 
+def _body_names(n_layers: int) -> list[tuple[str, str]]:
+    """(our name, transformers ``BertModel`` name) of every tensor that maps one to one.
+
+    Q, K and V are not listed: ours is one fused ``qkv`` matrix, theirs three (see `_QKV`).
+    """
+    modules = [("embeddings.tok_emb", "embeddings.word_embeddings", ("weight",)),
+               ("embeddings.pos_emb", "embeddings.position_embeddings", ("weight",)),
+               ("embeddings.seg_emb", "embeddings.token_type_embeddings", ("weight",)),
+               ("embeddings.norm", "embeddings.LayerNorm", ("weight", "bias"))]
+    for i in range(n_layers):
+        ours, theirs = f"blocks.{i}.", f"encoder.layer.{i}."
+        modules += [(ours + a, theirs + b, ("weight", "bias")) for a, b in (
+            ("attn.out_proj", "attention.output.dense"), ("attn_norm", "attention.output.LayerNorm"),
+            ("ffn.up", "intermediate.dense"), ("ffn.down", "output.dense"), ("ffn_norm", "output.LayerNorm"))]
+    return [(f"{a}.{kind}", f"{b}.{kind}") for a, b, kinds in modules for kind in kinds]
+
+
+_QKV = ("query", "key", "value")
+_POOLER = [("cls_head.pool.weight", "pooler.dense.weight"), ("cls_head.pool.bias", "pooler.dense.bias")]
+# Our MLM head vs the names inside transformers' ``cls.predictions`` (its decoder is the tied embedding).
+_MLM_HEAD = [("mlm_head.dense.weight", "transform.dense.weight"), ("mlm_head.dense.bias", "transform.dense.bias"),
+             ("mlm_head.norm.weight", "transform.LayerNorm.weight"), ("mlm_head.norm.bias", "transform.LayerNorm.bias"),
+             ("mlm_head.bias", "bias")]
+
+
 def _hf_from_path(path: str | Path):
     """Load a BertModel or BertForMaskedLM from a local directory, by its config's architecture."""
     from transformers import BertForMaskedLM, BertModel
@@ -112,32 +137,15 @@ def load_hf_bert(model_or_path: Any, attention_impl: AttentionImpl = "fused", n_
     ours = BertEncoder(cfg, attention_impl=attention_impl)
 
     hf = {k: v.detach() for k, v in bert.state_dict().items()}
-    state = {
-        "embeddings.tok_emb.weight": hf["embeddings.word_embeddings.weight"],
-        "embeddings.pos_emb.weight": hf["embeddings.position_embeddings.weight"],
-        "embeddings.seg_emb.weight": hf["embeddings.token_type_embeddings.weight"],
-        "embeddings.norm.weight": hf["embeddings.LayerNorm.weight"],
-        "embeddings.norm.bias": hf["embeddings.LayerNorm.bias"],
-    }
+    names = _body_names(cfg.n_layers) + (_POOLER if "pooler.dense.weight" in hf else [])
+    state = {ours_name: hf[hf_name] for ours_name, hf_name in names}
     for i in range(cfg.n_layers):
-        src, dst = f"encoder.layer.{i}.", f"blocks.{i}."
         for kind in ("weight", "bias"):
-            state[dst + f"attn.qkv.{kind}"] = torch.cat(
-                [hf[src + f"attention.self.{name}.{kind}"] for name in ("query", "key", "value")])
-            state[dst + f"attn.out_proj.{kind}"] = hf[src + f"attention.output.dense.{kind}"]
-            state[dst + f"attn_norm.{kind}"] = hf[src + f"attention.output.LayerNorm.{kind}"]
-            state[dst + f"ffn.up.{kind}"] = hf[src + f"intermediate.dense.{kind}"]
-            state[dst + f"ffn.down.{kind}"] = hf[src + f"output.dense.{kind}"]
-            state[dst + f"ffn_norm.{kind}"] = hf[src + f"output.LayerNorm.{kind}"]
-    if "pooler.dense.weight" in hf:
-        state["cls_head.pool.weight"] = hf["pooler.dense.weight"]
-        state["cls_head.pool.bias"] = hf["pooler.dense.bias"]
+            state[f"blocks.{i}.attn.qkv.{kind}"] = torch.cat(
+                [hf[f"encoder.layer.{i}.attention.self.{name}.{kind}"] for name in _QKV])
     if mlm is not None:
-        state["mlm_head.dense.weight"] = mlm.transform.dense.weight.detach()
-        state["mlm_head.dense.bias"] = mlm.transform.dense.bias.detach()
-        state["mlm_head.norm.weight"] = mlm.transform.LayerNorm.weight.detach()
-        state["mlm_head.norm.bias"] = mlm.transform.LayerNorm.bias.detach()
-        state["mlm_head.bias"] = mlm.bias.detach()
+        head = {k: v.detach() for k, v in mlm.state_dict().items()}
+        state.update({ours_name: head[hf_name] for ours_name, hf_name in _MLM_HEAD})
     missing, unexpected = ours.load_state_dict(state, strict=False)
     assert not unexpected, unexpected
     return ours.eval()
@@ -158,37 +166,18 @@ def to_hf_bert(model: BertEncoder, with_mlm_head: bool = True):
     hf_model = BertForMaskedLM(hf_config) if with_mlm_head else BertModel(hf_config)
     bert, mlm = _bert_parts(hf_model)
     ours = {k: v.detach() for k, v in model.state_dict().items()}
-    D = cfg.d_model
-    state = {
-        "embeddings.word_embeddings.weight": ours["embeddings.tok_emb.weight"],
-        "embeddings.position_embeddings.weight": ours["embeddings.pos_emb.weight"],
-        "embeddings.token_type_embeddings.weight": ours["embeddings.seg_emb.weight"],
-        "embeddings.LayerNorm.weight": ours["embeddings.norm.weight"],
-        "embeddings.LayerNorm.bias": ours["embeddings.norm.bias"],
-    }
+    names = _body_names(cfg.n_layers) + ([] if with_mlm_head else _POOLER)
+    state = {hf_name: ours[ours_name] for ours_name, hf_name in names}
     for i in range(cfg.n_layers):
-        src, dst = f"blocks.{i}.", f"encoder.layer.{i}."
         for kind in ("weight", "bias"):
-            q, k, v = ours[src + f"attn.qkv.{kind}"].split(D)
-            state.update({dst + f"attention.self.query.{kind}": q, dst + f"attention.self.key.{kind}": k,
-                          dst + f"attention.self.value.{kind}": v})
-            state[dst + f"attention.output.dense.{kind}"] = ours[src + f"attn.out_proj.{kind}"]
-            state[dst + f"attention.output.LayerNorm.{kind}"] = ours[src + f"attn_norm.{kind}"]
-            state[dst + f"intermediate.dense.{kind}"] = ours[src + f"ffn.up.{kind}"]
-            state[dst + f"output.dense.{kind}"] = ours[src + f"ffn.down.{kind}"]
-            state[dst + f"output.LayerNorm.{kind}"] = ours[src + f"ffn_norm.{kind}"]
-    if not with_mlm_head:
-        state["pooler.dense.weight"] = ours["cls_head.pool.weight"]
-        state["pooler.dense.bias"] = ours["cls_head.pool.bias"]
+            for name, part in zip(_QKV, ours[f"blocks.{i}.attn.qkv.{kind}"].split(cfg.d_model)):
+                state[f"encoder.layer.{i}.attention.self.{name}.{kind}"] = part
     missing, unexpected = bert.load_state_dict(state, strict=False)
     missing = [m for m in missing if "position_ids" not in m and "token_type_ids" not in m]
     assert not missing and not unexpected, (missing, unexpected)
     if mlm is not None:
-        with torch.no_grad():
-            mlm.transform.dense.weight.copy_(ours["mlm_head.dense.weight"])
-            mlm.transform.dense.bias.copy_(ours["mlm_head.dense.bias"])
-            mlm.transform.LayerNorm.weight.copy_(ours["mlm_head.norm.weight"])
-            mlm.transform.LayerNorm.bias.copy_(ours["mlm_head.norm.bias"])
-            mlm.bias.copy_(ours["mlm_head.bias"])
+        missing, unexpected = mlm.load_state_dict({hf_name: ours[ours_name] for ours_name, hf_name in _MLM_HEAD},
+                                                  strict=False)
+        assert not unexpected and all(m.startswith("decoder.") for m in missing), (missing, unexpected)
         hf_model.tie_weights()
     return hf_model.eval()

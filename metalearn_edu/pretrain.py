@@ -303,11 +303,12 @@ def init_distributed_from_env() -> tuple[int, int, torch.device | None]:
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
-def _train_state(model, optimizer, scheduler, step, model_cfg, cfg, history, tokenizer_ref, generators=None):
+def _train_state(model, optimizer, scheduler, step, cfg, history, tokenizer_ref):
+    """Everything a resumed run needs (masking RNGs are per step, so only torch's global RNG is stored)."""
     return {
-        "model": model.state_dict(), "config": model_cfg.to_dict(), "pretrain_config": cfg.to_dict(),
+        "model": model.state_dict(), "config": model.cfg.to_dict(), "pretrain_config": cfg.to_dict(),
         "step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "rng": rng_state(generators or {}), "tokenizer": tokenizer_ref, "history": history.to_dict(),
+        "rng": rng_state(), "tokenizer": tokenizer_ref, "history": history.to_dict(),
     }
 
 
@@ -370,8 +371,7 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
         if log and rank == 0:
             log(f"resumed from {ckpt_path} at step {start_step}")
 
-    counts = analysis.count_tokens(train_blocks, vocab.vocab_size)
-    counts[list(vocab.special_ids)] = 0  # targets are never special tokens
+    counts = analysis.count_tokens(train_blocks, vocab.vocab_size, ignore_ids=vocab.special_ids)  # never targets
     log_uni = analysis.unigram_log_probs(counts)
 
     train_model = model
@@ -383,8 +383,7 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
     def save(step: int) -> None:
         if ckpt_path is None or rank != 0:
             return
-        save_checkpoint(ckpt_path, _train_state(model, optimizer, scheduler, step, model.cfg, cfg, history,
-                                                tokenizer_ref))
+        save_checkpoint(ckpt_path, _train_state(model, optimizer, scheduler, step, cfg, history, tokenizer_ref))
         (ckpt_path.parent / "history.json").write_text(json.dumps(history.to_dict()))
 
     def run_eval(step: int, elapsed: float) -> None:

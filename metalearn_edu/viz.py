@@ -322,6 +322,14 @@ def _draw_attention(ax: Axes, w: np.ndarray, labels: list[str], *, vmin: float, 
     return image
 
 
+def _label_attention_panels(fig: Figure, title: str, note: str, fontsize: float) -> None:
+    """Shared axis labels and title of a figure of attention panels (noting hidden tick labels)."""
+    fig.supxlabel("key (attended-to token)")
+    fig.supylabel("query (attending token)")
+    hidden = "token labels hidden: too many to read" if fontsize < 4.5 else ""
+    fig.suptitle(_with_note(title, note, hidden))
+
+
 def _axes_inches(ax: Axes) -> tuple[float, float]:
     """The current size of an axes in inches (before any layout engine adjusts it)."""
     dpi = ax.figure.dpi
@@ -461,10 +469,7 @@ def plot_attention_grid(
             if j == 0:
                 ax.set_ylabel(f"layer {layer}")
     fig.colorbar(image, ax=axes, shrink=min(0.8, 4.0 / nl + 0.2), label="attention weight")
-    fig.supxlabel("key (attended-to token)")
-    fig.supylabel("query (attending token)")
-    hidden = "token labels hidden: too many to read" if fontsize < 4.5 else ""
-    fig.suptitle(_with_note(title or "Attention weights: layers × heads", note, hidden))
+    _label_attention_panels(fig, title or "Attention weights: layers × heads", note, fontsize)
     return fig
 
 
@@ -509,10 +514,7 @@ def plot_attention_mean(
         image = _draw_attention(ax, mean[l], labels, vmin=0.0, vmax=vmax, cmap=cmap, fontsize=fontsize)
         ax.set_title(f"layer {l}")
     fig.colorbar(image, ax=list(axes), shrink=0.8, label=f"mean attention weight over {H} heads")
-    fig.supxlabel("key (attended-to token)")
-    fig.supylabel("query (attending token)")
-    hidden = "token labels hidden: too many to read" if fontsize < 4.5 else ""
-    fig.suptitle(_with_note(title or "Attention averaged over heads, per layer", note, hidden))
+    _label_attention_panels(fig, title or "Attention averaged over heads, per layer", note, fontsize)
     return fig
 
 

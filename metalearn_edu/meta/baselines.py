@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable, Iterable, Mapping
 
 import torch
@@ -45,7 +44,7 @@ from .inner_loop import (
     prepare_episode,
     prototypes,
 )
-from .maml import EpisodeFn, MetaHistory, _progress, check_budget
+from .maml import EpisodeFn, MetaHistory, check_budget, run_outer_loop
 
 
 def finetune(loss_fn: LossFn, params: Params, episode: Episode, inner_lr: float | Mapping[str, Tensor | float],
@@ -107,29 +106,17 @@ def multitask_pretrain(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, s
     optimizer = torch.optim.Adam(params.values(), lr=lr)
     history = MetaHistory("multitask", settings=dict(tasks_per_step=tasks_per_step, lr=lr, seed=seed,
                                                       first_index=first_index))
-    bar = _progress(steps, progress, "multitask")
-    start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        step = 0
-        while steps is None or step < steps:
-            batch = [episodes(first_index + step * tasks_per_step + b) for b in range(tasks_per_step)]
-            x, y = zip(*(_join(ep.support, ep.query) for ep in batch))
-            loss = loss_fn(params, (torch.cat(x), torch.cat(y)))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            elapsed = time.perf_counter() - start
-            if step % log_every == 0:
-                history.record(step, float(loss.detach()), elapsed)
-            if bar is not None:
-                bar.update(1)
-            if time_budget is not None and elapsed >= time_budget:
-                break
-    if bar is not None:
-        bar.close()
-    return history
+
+    def step_fn(step: int, elapsed: float) -> float:
+        batch = [episodes(first_index + step * tasks_per_step + b) for b in range(tasks_per_step)]
+        x, y = zip(*(_join(ep.support, ep.query) for ep in batch))
+        loss = loss_fn(params, (torch.cat(x), torch.cat(y)))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach())
+
+    return run_outer_loop(history, step_fn, steps, time_budget, seed, progress, log_every)
 
 
 # ---------------------------------------------------------------------------------------
@@ -221,30 +208,18 @@ def protonet_train(model: nn.Module, protonet: ProtoNet, episodes: EpisodeFn, st
     optimizer = torch.optim.Adam(params.values(), lr=lr)
     history = MetaHistory("protonet", settings=dict(meta_batch_size=meta_batch_size, lr=lr, seed=seed,
                                                      pooling=protonet.pooling, first_index=first_index))
-    bar = _progress(steps, progress, "protonet")
-    start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        step = 0
-        while steps is None or step < steps:
-            optimizer.zero_grad(set_to_none=True)
-            total = 0.0
-            for b in range(meta_batch_size):
-                loss = protonet(params, episodes(first_index + step * meta_batch_size + b)) / meta_batch_size
-                loss.backward()
-                total += float(loss.detach())
-            optimizer.step()
-            step += 1
-            elapsed = time.perf_counter() - start
-            if step % log_every == 0:
-                history.record(step, total, elapsed)
-            if bar is not None:
-                bar.update(1)
-            if time_budget is not None and elapsed >= time_budget:
-                break
-    if bar is not None:
-        bar.close()
-    return history
+
+    def step_fn(step: int, elapsed: float) -> float:
+        optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for b in range(meta_batch_size):
+            loss = protonet(params, episodes(first_index + step * meta_batch_size + b)) / meta_batch_size
+            loss.backward()
+            total += float(loss.detach())
+        optimizer.step()
+        return total
+
+    return run_outer_loop(history, step_fn, steps, time_budget, seed, progress, log_every)
 
 
 def evaluate_protonet(protonet: ProtoNet, params: Params, episodes: Iterable[Episode],

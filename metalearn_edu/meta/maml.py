@@ -168,12 +168,38 @@ class MetaHistory:
         return asdict(self)
 
 
-def _progress(total: int | None, enabled: bool, desc: str):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
+def run_outer_loop(history: MetaHistory, step_fn: Callable[[int, float], float], steps: int | None,
+                   time_budget: float | None, seed: int, progress: bool, log_every: int) -> MetaHistory:
+    """The outer loop every trainer shares (MAML, Reptile, multi-task, ProtoNet).
 
-    return tqdm(total=total, desc=desc)
+    Calls ``loss = step_fn(step, elapsed_seconds)`` for step = 0, 1, … until `steps` steps are
+    done or `time_budget` seconds have passed, records every `log_every`-th loss in `history`,
+    and shows a tqdm bar when `progress`. Torch's RNG is seeded with `seed` inside the loop and
+    restored afterwards.
+    """
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc=history.algorithm)
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        step = 0
+        while steps is None or step < steps:
+            loss = step_fn(step, time.perf_counter() - start)
+            step += 1
+            elapsed = time.perf_counter() - start
+            if step % log_every == 0:
+                history.record(step, loss, elapsed)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}")
+            if time_budget is not None and elapsed >= time_budget:
+                break
+    if bar is not None:
+        bar.close()
+    return history
 
 
 def check_budget(steps: int | None, time_budget: float | None) -> None:
@@ -240,28 +266,15 @@ def meta_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps: in
     history = MetaHistory(algorithm, settings=dict(
         meta_batch_size=meta_batch_size, inner_lr=inner_lr if not isinstance(inner_lr, Mapping) else "learned",
         inner_steps=inner_steps, outer_lr=outer_lr, first_order=first_order, seed=seed, first_index=first_index))
-    bar = _progress(steps, progress, algorithm)
-    start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        step = 0
-        while steps is None or step < steps:
-            batch = [episodes(first_index + step * meta_batch_size + b) for b in range(meta_batch_size)]
-            meta_loss, grads = maml_step(loss_fn, params, batch, inner_lr, inner_steps, first_order, adapt_names)
-            optimizer.zero_grad(set_to_none=True)
-            for name, g in grads.items():
-                by_name[name].grad = g
-            optimizer.step()
-            step += 1
-            elapsed = time.perf_counter() - start
-            if step % log_every == 0:
-                history.record(step, float(meta_loss), elapsed)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(meta_loss=f"{float(meta_loss):.4f}")
-            if time_budget is not None and elapsed >= time_budget:
-                break
-    if bar is not None:
-        bar.close()
-    return history
+
+    def step_fn(step: int, elapsed: float) -> float:
+        batch = [episodes(first_index + step * meta_batch_size + b) for b in range(meta_batch_size)]
+        meta_loss, grads = maml_step(loss_fn, params, batch, inner_lr, inner_steps, first_order, adapt_names)
+        optimizer.zero_grad(set_to_none=True)
+        for name, g in grads.items():
+            by_name[name].grad = g
+        optimizer.step()
+        return float(meta_loss)
+
+    return run_outer_loop(history, step_fn, steps, time_budget, seed, progress, log_every)
 

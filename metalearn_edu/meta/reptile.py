@@ -29,7 +29,6 @@ Example:
 from __future__ import annotations
 
 import math
-import time
 from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
@@ -37,7 +36,7 @@ from torch import Tensor, nn
 
 from ..episodes import Episode
 from .inner_loop import LossFn, Params, adapt, functional_loss, prepare_episode  # noqa: F401 (doctest)
-from .maml import EpisodeFn, MetaHistory, _progress, check_budget
+from .maml import EpisodeFn, MetaHistory, check_budget, run_outer_loop
 
 
 def reptile_step(loss_fn: LossFn, params: Params, episodes: Sequence[Episode],
@@ -118,26 +117,12 @@ def reptile_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps:
     history = MetaHistory("reptile", settings=dict(
         meta_batch_size=meta_batch_size, inner_lr=inner_lr, inner_steps=inner_steps, outer_lr=outer_lr,
         anneal=anneal, seed=seed, first_index=first_index))
-    bar = _progress(steps, progress, "reptile")
-    start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        step = 0
-        while steps is None or step < steps:
-            elapsed = time.perf_counter() - start
-            done = max(step / steps if steps else 0.0, elapsed / time_budget if time_budget else 0.0)
-            epsilon = outer_lr * max(0.0, 1.0 - done) if anneal else outer_lr
-            batch = [episodes(first_index + step * meta_batch_size + b) for b in range(meta_batch_size)]
-            loss, _ = reptile_step(loss_fn, params, batch, inner_lr, inner_steps, epsilon, adapt_names)
-            step += 1
-            elapsed = time.perf_counter() - start
-            if step % log_every == 0:
-                history.record(step, loss, elapsed)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(query_loss=f"{loss:.4f}")
-            if time_budget is not None and elapsed >= time_budget:
-                break
-    if bar is not None:
-        bar.close()
-    return history
+
+    def step_fn(step: int, elapsed: float) -> float:
+        done = max(step / steps if steps else 0.0, elapsed / time_budget if time_budget else 0.0)
+        epsilon = outer_lr * max(0.0, 1.0 - done) if anneal else outer_lr  # ε annealed linearly to 0
+        batch = [episodes(first_index + step * meta_batch_size + b) for b in range(meta_batch_size)]
+        loss, _ = reptile_step(loss_fn, params, batch, inner_lr, inner_steps, epsilon, adapt_names)
+        return loss
+
+    return run_outer_loop(history, step_fn, steps, time_budget, seed, progress, log_every)
