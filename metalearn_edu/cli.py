@@ -2,6 +2,8 @@
 
     metalearn-edu pretrain --preset cpu --out runs/mlm            # train (resumes if runs/mlm has a checkpoint)
     metalearn-edu pretrain --preset gpu --steps 20000 --lr 5e-4   # a bigger run on a GPU box
+    metalearn-edu pretrain --init-from mlm-micro --objective hybrid --meta-weight 0.5 --time-budget 600
+                                                                   # MLM + SMLMT meta-learning, mixed
     torchrun --nproc_per_node=2 -m metalearn_edu.cli pretrain ...  # data-parallel (gloo on CPU, NCCL on GPU)
     metalearn-edu course                                           # execute every notebook headless
 
@@ -60,6 +62,16 @@ def _pretrain_parser(sub) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    m = p.add_argument_group("meta-learning objectives (--objective smlmt | hybrid)")
+    m.add_argument("--objective", default="mlm", help="mlm | smlmt (first-order MAML on SMLMT tasks) | hybrid")
+    m.add_argument("--meta-weight", type=float, default=0.5,
+                   help="λ in (1 − λ)·MLM + λ·SMLMT for --objective hybrid, in [0, 1] (default 0.5)")
+    m.add_argument("--n-way", type=int, default=5, help="words per SMLMT episode")
+    m.add_argument("--k-shot", type=int, default=5, help="support sentences per word")
+    m.add_argument("--meta-batch", type=int, default=4, help="SMLMT episodes per step")
+    m.add_argument("--inner-lr", type=float, default=0.05)
+    m.add_argument("--inner-steps", type=int, default=3)
+    m.add_argument("--second-order", action="store_true", help="full second-order MAML (slower)")
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
@@ -120,14 +132,17 @@ def run_pretrain(args: argparse.Namespace) -> int:
         masking=MaskingConfig(mask_prob=args.mask_prob, whole_word=args.whole_word),
         eval_every=args.eval_every or defaults["eval_every"], checkpoint_every=args.checkpoint_every,
         time_budget_s=args.time_budget or defaults["time_budget_s"], seed=args.seed,
+        objective=args.objective, meta_weight=args.meta_weight,
     )
+    meta_objective = _meta_objective(args, splits, tokenizer, model.cfg.max_len) if cfg.mix > 0 else None
     if rank == 0:
         print(f"preset {preset.name} | device {device} | world {world} | model {model.num_parameters():,} params | "
               f"{train_blocks.shape[0]} train blocks × {seq_len} tokens | {cfg.steps} steps × {cfg.batch_size}",
               flush=True)
     tokenizer_ref = args.tokenizer or "shipped"
     history = pretrain(model, train_blocks, eval_blocks, MaskingVocab.from_tokenizer(tokenizer), cfg,
-                       out_dir=args.out, tokenizer_ref=tokenizer_ref, progress=not args.quiet)
+                       out_dir=args.out, tokenizer_ref=tokenizer_ref, progress=not args.quiet,
+                       meta_objective=meta_objective)
     if rank != 0:
         return 0
 
@@ -150,6 +165,29 @@ def run_pretrain(args: argparse.Namespace) -> int:
                             metrics=metrics, pretrain_config=cfg.to_dict())
         print(f"exported to {path}")
     return 0
+
+
+def _meta_objective(args: argparse.Namespace, splits: dict, tokenizer, max_len: int):
+    """The SMLMT meta-loss term: episodes from the training split's sentences.
+
+    On BBC the words are the course's meta-training words (held-out words stay unseen);
+    on a local corpus every usable word may be picked.
+    """
+    from .data import split_sentences
+    from .episodes import SMLMTEpisodes
+    from .meta import SMLMTObjective
+
+    if args.text:
+        sentences = [s for d in splits["train"] for s in split_sentences(d.text)]
+        sampler = SMLMTEpisodes(sentences, tokenizer, args.n_way, args.k_shot, args.k_shot,
+                                max_len=min(48, max_len), seed=args.seed)
+    else:
+        from .meta.text import text_task_suites
+
+        sampler = text_task_suites(tokenizer, args.n_way, args.k_shot, args.k_shot,
+                                   smlmt_max_len=min(48, max_len)).smlmt_train
+    return SMLMTObjective(sampler, meta_batch_size=args.meta_batch, inner_lr=args.inner_lr,
+                          inner_steps=args.inner_steps, first_order=not args.second_order)
 
 
 def run_course(args: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ from .model import BertEncoder
 from .runtime import best_autocast_dtype
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+OBJECTIVES = ("mlm", "smlmt", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class PretrainConfig:
     checkpoint_every: int = 500  # steps between checkpoints (and at the end) when out_dir is set
     time_budget_s: float | None = None  # stop early once this much training time has passed
     seed: int = 0
+    objective: str = "mlm"  # "mlm" | "smlmt" (meta-learning on SMLMT tasks only) | "hybrid" (both, mixed)
+    meta_weight: float = 0.5  # λ of the hybrid: (1 − λ)·MLM + λ·SMLMT meta-loss; ignored by mlm/smlmt
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "grad_accum", "eval_every", "checkpoint_every"):
@@ -82,6 +85,17 @@ class PretrainConfig:
             raise ValueError(f"precision={self.precision!r}; choose one of {PRECISIONS}")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise ValueError(f"time_budget_s={self.time_budget_s} must be > 0 (or None for no limit)")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective={self.objective!r} is not allowed; choose one of {OBJECTIVES}")
+        if isinstance(self.meta_weight, bool) or not isinstance(self.meta_weight, (int, float)) \
+                or not 0.0 <= self.meta_weight <= 1.0:
+            raise ValueError(f"meta_weight={self.meta_weight!r} is not allowed; the mixing weight λ must lie in "
+                             "[0, 1] (0 = MLM only, 1 = SMLMT meta-loss only)")
+
+    @property
+    def mix(self) -> float:
+        """λ, the weight of the meta-loss: 0 for "mlm", 1 for "smlmt", `meta_weight` for "hybrid"."""
+        return {"mlm": 0.0, "smlmt": 1.0}.get(self.objective, float(self.meta_weight))
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -168,8 +182,10 @@ class History:
 
     step: list[int] = field(default_factory=list)
     time: list[float] = field(default_factory=list)  # seconds of training since the run began
-    tokens: list[int] = field(default_factory=list)  # tokens seen (all positions, not just masked)
-    train_loss: list[float] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)  # tokens seen (MLM blocks + real tokens of meta episodes)
+    train_loss: list[float] = field(default_factory=list)  # the objective: (1 − λ)·MLM + λ·meta
+    mlm_loss: list[float] = field(default_factory=list)  # MLM train loss (NaN when λ = 1)
+    meta_loss: list[float] = field(default_factory=list)  # SMLMT query loss after adaptation (NaN when λ = 0)
     lr: list[float] = field(default_factory=list)
     eval_step: list[int] = field(default_factory=list)
     eval_time: list[float] = field(default_factory=list)
@@ -315,8 +331,13 @@ def _train_state(model, optimizer, scheduler, step, cfg, history, tokenizer_ref)
 def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, vocab: MaskingVocab,
              cfg: PretrainConfig = PretrainConfig(), out_dir: str | Path | None = None,
              resume: bool = True, tokenizer_ref: str = "", progress: bool = True,
-             log: Callable[[str], None] | None = print, eval_batch_size: int = 64) -> History:
+             log: Callable[[str], None] | None = print, eval_batch_size: int = 64,
+             meta_objective: Any | None = None) -> History:
     """Pretrain `model` with masked-language modelling (in place) and return its history.
+
+    With ``cfg.objective="smlmt"`` or ``"hybrid"`` each step also (or only) adds
+    λ × the meta-gradient of `meta_objective` (an `metalearn_edu.meta.SMLMTObjective`):
+    the step minimises (1 − λ)·L_MLM + λ·L_meta with λ = ``cfg.mix``.
 
     Args:
         model: the encoder to train (its device decides where training runs).
@@ -329,6 +350,8 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
         tokenizer_ref: a string that says which tokenizer the ids come from; stored.
         progress: show a tqdm progress bar (rank 0 only).
         log: where evaluation lines go (None: silent).
+        meta_objective: needed when λ > 0; anything with
+            ``backward(model, step, weight) -> (loss, tokens)``.
 
     Returns:
         The `History` (also saved as JSON in `out_dir`).
@@ -346,6 +369,11 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
                          f"{model.cfg.vocab_size}; build the model with vocab_size={vocab.vocab_size}")
     if train_blocks.shape[1] > model.cfg.max_len:
         raise ValueError(f"blocks have seq_len={train_blocks.shape[1]} > the model's max_len={model.cfg.max_len}")
+    mix = cfg.mix
+    if mix > 0 and meta_objective is None:
+        raise ValueError(f"objective={cfg.objective!r} needs meta_objective (e.g. metalearn_edu.meta.SMLMTObjective)")
+    if mix > 0 and world > 1:
+        raise ValueError(f"objective={cfg.objective!r} runs on one process; use torchrun only for objective='mlm'")
 
     optimizer = make_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
@@ -370,6 +398,7 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
         time_offset = history.time[-1] if history.time else 0.0
         if log and rank == 0:
             log(f"resumed from {ckpt_path} at step {start_step}")
+    tokens_seen = history.tokens[-1] if history.tokens else 0
 
     counts = analysis.count_tokens(train_blocks, vocab.vocab_size, ignore_ids=vocab.special_ids)  # never targets
     log_uni = analysis.unigram_log_probs(counts)
@@ -412,25 +441,32 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
     step = start_step
     try:
         while step < cfg.steps:
-            # 1) the global batch of this step, masked identically on every process
-            idx = batch_indices(train_blocks.shape[0], cfg.batch_size, step, cfg.seed)
-            masked = mask_tokens(train_blocks[idx], vocab, cfg.masking, generator=step_generator(cfg.seed, step))
-            n_masked = int((masked.labels != IGNORE_INDEX).sum())
-            mine = slice(rank, None, world)  # this process's rows
-            ids, labels = masked.input_ids[mine].to(device), masked.labels[mine].to(device)
-            # 2) forward/backward per micro-batch; loss normalised by the global masked count
-            loss_sum = 0.0
-            for a in range(cfg.grad_accum):
-                rows = slice(a * micro, (a + 1) * micro)
-                sync = a == cfg.grad_accum - 1 or world == 1
-                ctx = contextlib.nullcontext() if sync else train_model.no_sync()
-                with ctx, _autocast(device, dtype):
-                    logits, targets = mlm_logits(train_model, ids[rows], labels[rows])
-                    ce_sum = F.cross_entropy(logits, targets, reduction="sum")
-                    # DDP averages gradients over processes, hence × world
-                    loss = ce_sum * (world / max(n_masked, 1))
-                (scaler.scale(loss) if scaler else loss).backward()
-                loss_sum += ce_sum.item()
+            loss_sum, n_masked = 0.0, 0
+            if mix < 1:
+                # 1) the global batch of this step, masked identically on every process
+                idx = batch_indices(train_blocks.shape[0], cfg.batch_size, step, cfg.seed)
+                masked = mask_tokens(train_blocks[idx], vocab, cfg.masking, generator=step_generator(cfg.seed, step))
+                n_masked = int((masked.labels != IGNORE_INDEX).sum())
+                mine = slice(rank, None, world)  # this process's rows
+                ids, labels = masked.input_ids[mine].to(device), masked.labels[mine].to(device)
+                # 2) forward/backward per micro-batch; loss normalised by the global masked count
+                for a in range(cfg.grad_accum):
+                    rows = slice(a * micro, (a + 1) * micro)
+                    sync = a == cfg.grad_accum - 1 or world == 1
+                    ctx = contextlib.nullcontext() if sync else train_model.no_sync()
+                    with ctx, _autocast(device, dtype):
+                        logits, targets = mlm_logits(train_model, ids[rows], labels[rows])
+                        ce_sum = F.cross_entropy(logits, targets, reduction="sum")
+                        # DDP averages gradients over processes, hence × world; the hybrid weighs by 1 − λ
+                        loss = ce_sum * (world * (1.0 - mix) / max(n_masked, 1))
+                    (scaler.scale(loss) if scaler else loss).backward()
+                    loss_sum += ce_sum.item()
+                tokens_seen += cfg.batch_size * train_blocks.shape[1]
+            meta_loss = float("nan")
+            if mix > 0:
+                # 2b) the meta-learning term: λ × the SMLMT meta-gradient, in fp32
+                meta_loss, meta_tokens = meta_objective.backward(model, step, weight=mix)
+                tokens_seen += meta_tokens
             # 3) clip, step, schedule
             if scaler:
                 scaler.unscale_(optimizer)
@@ -449,20 +485,26 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
                 t = torch.tensor([loss_sum], dtype=torch.float64, device=device)
                 torch.distributed.all_reduce(t)
                 loss_sum = t.item()
-            train_loss = loss_sum / max(n_masked, 1)
+            mlm_loss = loss_sum / max(n_masked, 1) if mix < 1 else float("nan")
+            train_loss = (0.0 if mix == 1 else (1 - mix) * mlm_loss) + (0.0 if mix == 0 else mix * meta_loss)
             if not math.isfinite(train_loss):
                 raise FloatingPointError(f"the training loss became {train_loss} at step {step} with lr={lr_now:.3g}; "
                                          "lower lr or raise warmup_steps")
             elapsed = time.perf_counter() - t0
             history.step.append(step)
             history.time.append(elapsed)
-            history.tokens.append(step * cfg.batch_size * train_blocks.shape[1])
+            history.tokens.append(tokens_seen)
             history.train_loss.append(train_loss)
+            history.mlm_loss.append(mlm_loss)
+            history.meta_loss.append(meta_loss)
             history.lr.append(lr_now)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{train_loss:.3f}")
             out_of_time = cfg.time_budget_s is not None and elapsed >= cfg.time_budget_s
+            if out_of_time and start_step == 0 and step == 1:
+                raise ValueError(f"time_budget_s={cfg.time_budget_s:g} is too small to take one step (the first "
+                                 f"step took {elapsed:.1f} s); give a budget of at least a few steps")
             if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
                 run_eval(step, elapsed)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time:

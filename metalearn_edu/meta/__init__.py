@@ -9,6 +9,9 @@ the model is never mutated except by an outer (optimiser or Reptile) step.
 * `reptile`: `reptile_step`, `reptile_train`.
 * `baselines`: `finetune`, `multitask_pretrain`, `ProtoNet`.
 * `evaluation`: `evaluate_adaptation` (adaptation curves with 95% CIs).
+* `text`: the held-out text task suites, the test protocol (`evaluate_text_adaptation`)
+  and the bag-of-words baseline.
+* `objective`: `SMLMTObjective`, the meta-loss term of hybrid MLM + SMLMT pretraining.
 """
 
 from .baselines import ProtoNet, evaluate_protonet, finetune, multitask_pretrain, protonet_train, squared_distances
@@ -29,11 +32,12 @@ from .inner_loop import (
     select_params,
 )
 from .maml import MetaHistory, maml_step, meta_train, sinusoid_mlp
+from .objective import SMLMTObjective
 from .reptile import reptile_step, reptile_train
 
 __all__ = [
     "EPISODE_HEAD_NAMES", "AdaptationCurve", "ClassificationLoss", "FunctionalLoss", "InnerLoopDivergedError",
-    "MetaHistory", "ProtoNet", "RegressionLoss", "TextClassifierLoss", "Trajectory", "adapt",
+    "MetaHistory", "ProtoNet", "RegressionLoss", "SMLMTObjective", "TextClassifierLoss", "Trajectory", "adapt",
     "evaluate_adaptation", "evaluate_protonet", "finetune", "functional_loss", "learnable_inner_lrs",
     "maml_step", "meta_train", "multitask_pretrain", "pool_features", "protonet_train", "prototypes",
     "reptile_step", "reptile_train", "select_params", "sinusoid_mlp", "squared_distances",

@@ -84,7 +84,8 @@ def evaluate_adaptation(loss_fn: LossFn, params: Params, episodes: Iterable[Epis
                         adapt_names: Iterable[str] | None = None, metric: MetricFn | None = None,
                         metric_name: str | None = None,
                         episode_params: Callable[[Params, Episode], Params] | None = None,
-                        confidence: float = 0.95, progress: bool = False) -> AdaptationCurve:
+                        confidence: float = 0.95, progress: bool = False,
+                        transform: Callable[[Episode], Episode] | None = None) -> AdaptationCurve:
     """Run the inner loop on many test episodes and score the query set after every step.
 
     The model is put in eval mode (no dropout) for the evaluation and restored
@@ -102,6 +103,8 @@ def evaluate_adaptation(loss_fn: LossFn, params: Params, episodes: Iterable[Epis
             ``loss_fn.episode_params``).
         confidence: the level of the intervals.
         progress: show a tqdm progress bar.
+        transform: applied to each episode just before it is used (e.g. to
+            precompute frozen layers), so transformed episodes are not all held at once.
 
     Returns:
         An `AdaptationCurve` over steps 0..K.
@@ -126,6 +129,8 @@ def evaluate_adaptation(loss_fn: LossFn, params: Params, episodes: Iterable[Epis
         with torch.no_grad():
             theta = {n: p.detach() for n, p in params.items()}
             for episode in episodes:
+                if transform is not None:
+                    episode = transform(episode)
                 start = prepare_episode(loss_fn, theta, episode, episode_params)
                 trajectory = adapt(loss_fn, start, episode.support, inner_lr, inner_steps, adapt_names=adapt_names)
                 rows.append([metric(p, episode.query) for p in trajectory.params])

@@ -206,8 +206,11 @@ def adapt(loss_fn: LossFn, params: Params, support: Any, inner_lr: float | Mappi
         with torch.enable_grad():
             loss = loss_fn({**current, **leaves}, support)
             value = _check_loss(loss, step, inner_steps, initial, inner_lr)
+            # A leaf with a history (e.g. a head built from prototypes) shares its graph with the
+            # query loss, so that graph must survive this first-order gradient.
+            shared = any(leaves[n].grad_fn is not None for n in names)
             grads = torch.autograd.grad(loss, [leaves[n] for n in names], create_graph=create_graph,
-                                        allow_unused=True)
+                                        retain_graph=create_graph or shared, allow_unused=True)
         initial = value if initial is None else initial
         losses.append(value)
         # 2) the step φ_{k+1} = φ_k − α ∇L(φ_k); first order treats ∇L as a constant

@@ -1,0 +1,273 @@
+"""Few-shot text classification: the held-out task suites and a bag-of-words baseline.
+
+The course measures every text method on the same two suites of test episodes,
+built by `text_task_suites` from the shipped BBC splits:
+
+* **held-out SMLMT**: self-supervised tasks (Bansal et al. 2020) from the
+  sentences of the *test* articles, over a word set disjoint from the words used
+  for meta-training. A method never sees a test word's task during training.
+* **BBC topics**: N-way K-shot topic classification of *test* articles (the 5
+  BBC topics; meta-training, when it uses labels at all, only sees training
+  articles).
+
+Meta-training draws SMLMT episodes from the *training* articles' sentences over
+the training words (``suites.smlmt_train``). Samplers are seeded, so episode i of
+a suite is the same for every method (and for every tokenizer: sampling is done
+on words and documents, tokenisation afterwards), which makes differences
+between methods paired comparisons.
+
+`evaluate_text_adaptation` is the one test protocol every encoder goes
+through: a per-episode N-way head initialised from the support prototypes
+(Proto-MAML, so step 0 *is* a prototypical network on that encoder's features),
+then a few steps of gradient descent on the top block(s) and the head. Because
+the lower blocks do not adapt, their output is computed once per episode and
+only the top blocks run at every step (`TopBlocksLoss`): the same numbers as the
+plain `TextClassifierLoss` path, several times faster.
+
+`bag_of_words_accuracy` is the sanity baseline: logistic regression on word
+counts of the support texts, no neural network at all.
+
+Example:
+    >>> from metalearn_edu.data import load_tokenizer
+    >>> suites = text_task_suites(load_tokenizer(), n_way=5, k_shot=1, q_query=5)
+    >>> ep = suites.bbc_test.episode(0)
+    >>> ep.support_x.shape[0], ep.query_x.shape[0]
+    (5, 25)
+    >>> set(suites.train_words).isdisjoint(suites.test_words)
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from ..data import bbc_splits, split_sentences
+from ..episodes import Episode, SMLMTEpisodes, TextClassificationEpisodes, split_words
+from ..model import BertEncoder
+from .evaluation import AdaptationCurve, evaluate_adaptation
+from .inner_loop import EPISODE_HEAD_NAMES, Params, TextClassifierLoss, pool_features, select_params
+
+# Seeds of the three samplers: fixed so that every script and notebook sees the same episodes.
+TRAIN_SEED, SMLMT_TEST_SEED, BBC_TEST_SEED = 0, 1, 2
+
+
+@lru_cache(maxsize=4)
+def _sentences(split: str) -> tuple[str, ...]:
+    """The sentences of every article of a BBC split (cached: splitting takes a second)."""
+    return tuple(s for doc in bbc_splits()[split] for s in split_sentences(doc.text))
+
+
+@dataclass
+class TextTaskSuites:
+    """The samplers of the course's text experiments (see `text_task_suites`).
+
+    Attributes:
+        smlmt_train: SMLMT episodes for meta-training (training articles, training words).
+        smlmt_test: held-out SMLMT episodes (test articles, test words).
+        bbc_test: BBC topic episodes from test articles.
+        train_words, test_words: the disjoint word sets.
+    """
+
+    smlmt_train: SMLMTEpisodes
+    smlmt_test: SMLMTEpisodes
+    bbc_test: TextClassificationEpisodes
+    train_words: list[str]
+    test_words: list[str]
+
+    def test_episodes(self, task: str, n: int, first: int = 0) -> list[Episode]:
+        """Episodes ``first … first + n − 1`` of a test suite: ``task`` is ``"smlmt"`` or ``"bbc"``."""
+        sampler = {"smlmt": self.smlmt_test, "bbc": self.bbc_test}.get(task)
+        if sampler is None:
+            raise ValueError(f"task={task!r} is not allowed; choose 'smlmt' or 'bbc'")
+        return [sampler.episode(first + i) for i in range(n)]
+
+
+def text_task_suites(tokenizer: Any, n_way: int = 5, k_shot: int = 5, q_query: int = 5, max_len: int = 64,
+                     smlmt_max_len: int = 48, min_sentences: int = 20, test_fraction: float = 0.3,
+                     bbc_split: str = "test") -> TextTaskSuites:
+    """Build the meta-training sampler and the two held-out test suites.
+
+    Usable SMLMT words are those in at least `min_sentences` training sentences;
+    `split_words` sends `test_fraction` of them to meta-test. The held-out SMLMT
+    sampler uses the test articles' sentences, so test words need at least
+    K + Q sentences there too.
+
+    Args:
+        tokenizer: a BERT-style tokenizer (ours, or MiniLM's for the reference model).
+        n_way, k_shot, q_query: N, K and Q (Q query examples per class).
+        max_len: tokens per BBC text; smlmt_max_len: tokens per SMLMT sentence.
+        min_sentences: how common a training word must be.
+        test_fraction: the share of words held out.
+        bbc_split: the split BBC test episodes come from (``"test"``; ``"validation"``
+            for tuning).
+
+    Raises:
+        ValueError: when the corpus cannot supply the episodes (the sampler's
+            message says which size to lower).
+    """
+    train_sentences = _sentences("train")
+    vocabulary = SMLMTEpisodes(train_sentences, tokenizer, n_way, k_shot, q_query, max_len=smlmt_max_len,
+                               min_sentences=min_sentences)
+    train_words, test_words = split_words(vocabulary, test_fraction=test_fraction, seed=0)
+    smlmt_train = SMLMTEpisodes(train_sentences, tokenizer, n_way, k_shot, q_query, words=train_words,
+                                max_len=smlmt_max_len, seed=TRAIN_SEED, min_sentences=min_sentences)
+    smlmt_test = SMLMTEpisodes(_sentences(bbc_split), tokenizer, n_way, k_shot, q_query, words=test_words,
+                               max_len=smlmt_max_len, seed=SMLMT_TEST_SEED)
+    bbc_test = TextClassificationEpisodes(bbc_splits()[bbc_split], tokenizer, n_way, k_shot, q_query,
+                                          max_len=max_len, seed=BBC_TEST_SEED, split=bbc_split)
+    return TextTaskSuites(smlmt_train, smlmt_test, bbc_test, train_words, test_words)
+
+
+def bag_of_words_accuracy(episode: Episode, c: float = 1.0) -> float:
+    """Query accuracy of a logistic regression on the support set's word counts.
+
+    Texts are ``episode.info["support_texts"]`` / ``["query_texts"]`` (both
+    samplers store them); features are binary unigram indicators of words the
+    support set contains ([MASK] dropped), so a query word unseen in the support
+    set carries no information, as it should in a K-shot task.
+
+    Args:
+        episode: a text episode from `TextClassificationEpisodes` or `SMLMTEpisodes`.
+        c: the inverse L2 regularisation strength of scikit-learn's `LogisticRegression`.
+
+    Returns:
+        Accuracy on the query set (chance is 1/N).
+    """
+    try:
+        from sklearn.feature_extraction.text import CountVectorizer
+        from sklearn.linear_model import LogisticRegression
+    except ModuleNotFoundError as err:  # pragma: no cover - depends on the environment
+        raise ModuleNotFoundError("bag_of_words_accuracy needs scikit-learn: pip install -e '.[test]'") from err
+    info = episode.info or {}
+    if "support_texts" not in info or "query_texts" not in info:
+        raise ValueError("episode.info has no support_texts/query_texts; use an episode from "
+                         "TextClassificationEpisodes or SMLMTEpisodes")
+    support = [t.replace("[MASK]", " ") for t in info["support_texts"]]
+    query = [t.replace("[MASK]", " ") for t in info["query_texts"]]
+    vectorizer = CountVectorizer(binary=True, lowercase=True)
+    x_support = vectorizer.fit_transform(support)
+    y_support = episode.support_y.tolist()
+    y_query = episode.query_y.tolist()
+    if len(set(y_support)) < 2:
+        raise ValueError("the support set has a single class; a classifier needs at least two")
+    classifier = LogisticRegression(C=c, max_iter=1000)
+    classifier.fit(x_support, y_support)
+    predictions = classifier.predict(vectorizer.transform(query))
+    return sum(int(p == y) for p, y in zip(predictions, y_query)) / len(y_query)
+
+
+def texts_of(episodes: Sequence[Episode]) -> list[str]:
+    """Every support and query text of some episodes (e.g. to check what a suite contains)."""
+    out: list[str] = []
+    for ep in episodes:
+        out += list(ep.info.get("support_texts", [])) + list(ep.info.get("query_texts", []))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The test protocol: proto-initialised head, top block(s) adapt, lower blocks computed once
+# ---------------------------------------------------------------------------------------
+class _TopBlocks(nn.Module):
+    """The last `top_k` blocks and the final norm of an encoder, sharing its modules (and names)."""
+
+    def __init__(self, model: BertEncoder, top_k: int):
+        super().__init__()
+        self.blocks = model.blocks  # same ModuleList: parameter names match the encoder's
+        self.final_norm = model.final_norm
+        self.first = model.cfg.n_layers - top_k
+
+    def forward(self, hidden: Tensor, key_mask: Tensor | None) -> Tensor:
+        for block in list(self.blocks)[self.first:]:
+            hidden, _ = block(hidden, key_mask, "fused", False)
+        return self.final_norm(hidden)
+
+
+class TopBlocksLoss(TextClassifierLoss):
+    """`TextClassifierLoss` for episodes whose inputs are the hidden states below the top `top_k` blocks.
+
+    Use `trunk_episode` to turn a token episode into such an episode; the loss then
+    runs only the top blocks, the final norm and the head. Parameters of the
+    lower blocks and the embeddings are ignored (they must not adapt).
+
+    Shapes:
+        data.x: (M, T, D) hidden states; data.mask: (M, T) attention mask.
+    """
+
+    def __init__(self, model: BertEncoder, top_k: int = 1, pooling: str = "mean", head_init: str = "proto"):
+        if pooling == "mask":
+            raise ValueError("TopBlocksLoss supports pooling='mean' or 'cls' (hidden inputs carry no token ids)")
+        _check_top_k(model, top_k)
+        super().__init__(model, pooling=pooling, head_init=head_init, attention_impl="fused")
+        self.top = _TopBlocks(model, top_k)
+        self.top_k = top_k
+
+    def features(self, params: Params, x: Tensor, mask: Tensor | None) -> Tensor:
+        """(M, T, D) hidden states below the top blocks -> (M, D) pooled features."""
+        names = {n for n, _ in self.top.named_parameters()}
+        body = {n: p for n, p in params.items() if n in names and n not in EPISODE_HEAD_NAMES}
+        key_mask = None if mask is None or bool(mask.all()) else mask.bool()
+        hidden = functional_call(self.top, body, (x, key_mask))
+        ids = torch.ones(x.shape[:2], dtype=torch.long, device=x.device)  # pooling needs only the mask
+        return pool_features(hidden, ids, mask, self.pooling)
+
+
+def _check_top_k(model: BertEncoder, top_k: int) -> None:
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= model.cfg.n_layers:
+        raise ValueError(f"top_k={top_k!r} is not allowed; give 1..{model.cfg.n_layers} (the encoder's blocks)")
+
+
+@torch.no_grad()
+def trunk_episode(model: BertEncoder, episode: Episode, top_k: int = 1) -> Episode:
+    """The episode with token ids replaced by the hidden states entering the top `top_k` blocks.
+
+    Shapes:
+        support_x: (N·K, T) ids -> (N·K, T, D) hidden states (likewise query_x).
+    """
+    _check_top_k(model, top_k)
+    first = model.cfg.n_layers - top_k
+
+    def hidden(ids: Tensor, mask: Tensor | None) -> Tensor:
+        out = model(ids, attention_mask=mask, attention_impl="fused")
+        return out.all_hidden_states[first]
+
+    return Episode(hidden(episode.support_x, episode.support_mask), episode.support_y,
+                   hidden(episode.query_x, episode.query_mask), episode.query_y,
+                   episode.support_mask, episode.query_mask, list(episode.classes), dict(episode.info))
+
+
+def evaluate_text_adaptation(model: BertEncoder, episodes: Sequence[Episode], inner_lr: float = 0.05,
+                             inner_steps: int = 5, top_k: int = 1, head_init: str = "proto",
+                             pooling: str = "mean", progress: bool = False) -> AdaptationCurve:
+    """Query accuracy after 0..`inner_steps` steps of the course's test-time protocol.
+
+    Every episode: a fresh N-way head (`head_init`, default prototypes), then
+    plain gradient descent with rate `inner_lr` on the top `top_k` blocks (with the
+    final norm) and the head. The lower blocks are run once per episode.
+
+    Args:
+        model: the encoder to evaluate (not modified; put in eval mode meanwhile).
+        episodes: test episodes (≥ 2), e.g. ``suites.test_episodes("bbc", 200)``.
+        inner_lr, inner_steps: the test-time inner loop.
+        top_k: how many top blocks adapt (with the head).
+        head_init, pooling: as in `TextClassifierLoss`.
+        progress: a tqdm bar over episodes.
+
+    Returns:
+        An `AdaptationCurve` of query accuracy with 95% CIs.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        loss_fn = TopBlocksLoss(model, top_k, pooling, head_init)
+        names = select_params(model, f"top{top_k}")
+        params = {n: p.detach() for n, p in model.named_parameters()}
+        return evaluate_adaptation(loss_fn, params, episodes, inner_lr, inner_steps, adapt_names=names,
+                                   progress=progress, transform=lambda ep: trunk_episode(model, ep, top_k))
+    finally:
+        model.train(was_training)

@@ -1,0 +1,83 @@
+"""Few-shot text: the held-out suites, the fast test protocol, and the baselines it must beat."""
+
+import pytest
+import torch
+
+from metalearn_edu.data import bbc_splits, load_tokenizer
+from metalearn_edu.episodes import Episode
+from metalearn_edu.meta import TextClassifierLoss, evaluate_adaptation, select_params
+from metalearn_edu.meta.text import (_sentences, bag_of_words_accuracy, evaluate_text_adaptation,
+                                     text_task_suites, trunk_episode)
+from metalearn_edu.model import BertEncoder
+from metalearn_edu.pretrained import load_pretrained
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return load_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def suites(tok):
+    return text_task_suites(tok, n_way=5, k_shot=5, q_query=5)
+
+
+@pytest.fixture(scope="module")
+def mlm():
+    model, _, _ = load_pretrained("mlm-micro", with_tokenizer=False)
+    return model
+
+
+def test_suites_keep_meta_test_material_unseen(suites):
+    assert suites.train_words and suites.test_words
+    assert set(suites.train_words).isdisjoint(suites.test_words)
+    test_sentences = set(_sentences("test"))
+    for ep in suites.test_episodes("smlmt", 5):
+        assert set(ep.classes) <= set(suites.test_words)
+        assert all(suites.smlmt_test.sentences[i] in test_sentences for i in ep.info["support_ids"])
+    for i in range(5):
+        assert set(suites.smlmt_train.episode(i).classes) <= set(suites.train_words)
+    test_ids = {d.doc_id for d in bbc_splits()["test"]}
+    for ep in suites.test_episodes("bbc", 5):
+        assert set(ep.info["support_ids"]) | set(ep.info["query_ids"]) <= test_ids
+    with pytest.raises(ValueError, match="task='topics'"):
+        suites.test_episodes("topics", 1)
+
+
+def test_fast_protocol_equals_the_plain_inner_loop(suites, mlm):
+    episodes = suites.test_episodes("bbc", 3) + suites.test_episodes("smlmt", 3)
+    fast = evaluate_text_adaptation(mlm, episodes, inner_lr=0.1, inner_steps=3, top_k=1)
+    loss_fn = TextClassifierLoss(mlm, head_init="proto", attention_impl="fused")
+    slow = evaluate_adaptation(loss_fn, dict(mlm.named_parameters()), episodes, 0.1, 3,
+                               adapt_names=select_params(mlm, "top1"))
+    for a, b in zip(fast.per_episode, slow.per_episode):
+        assert a == pytest.approx(b, abs=1e-6)
+    assert fast.support_loss == pytest.approx(slow.support_loss, rel=1e-4)
+    assert fast.support_loss[-1] < fast.support_loss[0]  # the inner loop does fit the support set
+
+
+def test_trunk_episode_holds_hidden_states(suites, mlm):
+    ep = suites.test_episodes("bbc", 1)[0]
+    trunk = trunk_episode(mlm, ep, top_k=2)
+    assert trunk.support_x.shape == (*ep.support_x.shape, mlm.cfg.d_model)
+    with pytest.raises(ValueError, match="top_k=5 is not allowed; give 1..4"):
+        trunk_episode(mlm, ep, top_k=5)
+
+
+def test_pretraining_beats_random_init_by_more_than_the_intervals(suites, mlm):
+    episodes = suites.test_episodes("bbc", 40)
+    torch.manual_seed(0)
+    random_init = BertEncoder(mlm.cfg)
+    pretrained = evaluate_text_adaptation(mlm, episodes, inner_steps=0)
+    scratch = evaluate_text_adaptation(random_init, episodes, inner_steps=0)
+    (m1, h1), (m0, h0) = pretrained.at(0), scratch.at(0)
+    assert m1 - h1 > m0 + h0, (pretrained.format(0), scratch.format(0))
+
+
+def test_bag_of_words_beats_chance_and_needs_texts(suites):
+    accuracies = [bag_of_words_accuracy(ep) for ep in suites.test_episodes("bbc", 30)]
+    assert sum(accuracies) / len(accuracies) > 0.2 + 0.15  # 5-way chance is 0.2
+    bare = Episode(torch.zeros(2, 3, dtype=torch.long), torch.tensor([0, 1]),
+                   torch.zeros(2, 3, dtype=torch.long), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="support_texts"):
+        bag_of_words_accuracy(bare)
