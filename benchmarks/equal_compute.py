@@ -54,7 +54,7 @@ def evaluate(model, tokenizer, eval_blocks, vocab, log_uni, args) -> dict[str, A
         for task in TASKS:
             curve = evaluate_text_adaptation(model, suites.test_episodes(task, args.episodes), args.inner_lr,
                                              args.test_steps)
-            out[f"{task}_k{k}"] = curve.to_dict()
+            out[f"{task}_k{k}"] = curve.to_dict(per_episode=True)
     return out
 
 

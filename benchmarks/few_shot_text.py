@@ -14,7 +14,9 @@ self-supervised SMLMT tasks from the *training* articles, over the training word
 * ``reptile``: Reptile with the same inner loop, ε = 0.1 annealed, meta-batch 4;
 * ``protonet``: prototypical-network training on the same episodes (Adam ``--outer-lr``);
 * ``minilm``: the real all-MiniLM-L6-v2 encoder (6 × 384, trained on a billion sentence
-  pairs) as a reference point; it sees the same episodes through its own tokenizer;
+  pairs) as a reference point; it sees the same episodes through its own tokenizer. It is
+  about 10× the micro encoder's compute per token, so by default it is scored at step 0
+  only (``--minilm-steps 0``: frozen encoder, prototype head = a prototypical network);
 * ``bow``: logistic regression on the support set's word indicators (sanity baseline).
 
 Test protocol (`metalearn_edu.meta.text.evaluate_text_adaptation`): 5-way K-shot,
@@ -77,16 +79,18 @@ def meta_train_copy(method: str, start: BertEncoder, suites, args: argparse.Name
     return model.eval(), record
 
 
-def evaluate_model(model: BertEncoder, tokenizer: Any, args: argparse.Namespace) -> dict[str, Any]:
-    """Adaptation curves on both suites for K = 1 and 5."""
+def evaluate_model(model: BertEncoder, tokenizer: Any, args: argparse.Namespace,
+                   steps: int | None = None) -> dict[str, Any]:
+    """Adaptation curves on both suites for K = 1 and 5 (`steps` test-time steps, default --test-steps)."""
+    steps = args.test_steps if steps is None else steps
     out: dict[str, Any] = {}
     for k in SHOTS:
         suites = text_task_suites(tokenizer, n_way=5, k_shot=k, q_query=5)
         for task in TASKS:
             episodes = suites.test_episodes(task, args.episodes)
             t0 = time.perf_counter()
-            curve = evaluate_text_adaptation(model, episodes, args.inner_lr, args.test_steps)
-            record = curve.to_dict()
+            curve = evaluate_text_adaptation(model, episodes, args.inner_lr, steps)
+            record = curve.to_dict(per_episode=True)
             record["seconds"] = time.perf_counter() - t0
             out[f"{task}_k{k}"] = record
     return out
@@ -127,7 +131,9 @@ def main() -> None:
     p.add_argument("--outer-lr", type=float, default=1e-4)
     p.add_argument("--train-steps", type=int, default=3, help="inner steps during meta-training")
     p.add_argument("--test-steps", type=int, default=5, help="inner steps at test time")
+    p.add_argument("--minilm-steps", type=int, default=0, help="test-time steps for MiniLM (0: prototypes only)")
     p.add_argument("--methods", default=",".join(ALL_METHODS), help=f"comma-separated subset of {ALL_METHODS}")
+    p.add_argument("--add", action="store_true", help="keep the other models already in --out")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="smoke run: 20 s budgets, 10 episodes")
@@ -144,6 +150,10 @@ def main() -> None:
 
     start, tokenizer, _ = load_pretrained("mlm-micro")
     results: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k != "out"}, "models": {}}
+    if args.add and args.out and Path(args.out).exists():
+        previous = json.loads(Path(args.out).read_text())
+        results["models"] = previous["models"]
+        results["settings"] = {**previous["settings"], "minilm_steps": args.minilm_steps}
 
     def save() -> None:
         if args.out:
@@ -162,7 +172,8 @@ def main() -> None:
         elif method == "mlm":
             entry["eval"] = evaluate_model(start, tokenizer, args)
         elif method == "minilm":
-            entry["eval"] = evaluate_model(load_hf_bert(minilm_path()), load_tokenizer("minilm"), args)
+            entry["eval"] = evaluate_model(load_hf_bert(minilm_path()), load_tokenizer("minilm"), args,
+                                           steps=args.minilm_steps)
         else:
             model, entry["train"] = meta_train_copy(method, start, train_suites, args)
             print(f"{method}: {entry['train']['outer_steps']} outer steps in {entry['train']['train_seconds']:.0f} s",

@@ -144,3 +144,41 @@ def check_reptile_update(fn: Callable, loss_fn: Callable, tasks: list) -> None:
         torch.testing.assert_close(got["theta"].detach(), want["theta"], atol=1e-5, rtol=1e-5,
                                    msg=f"with {inner_steps} inner step(s) and ε={eps}: θ + ε·(mean φ − θ) differs")
     _ok("your Reptile step matches reptile_step for 1 and 3 inner steps")
+
+
+def check_proto_head(fn: Callable[[torch.Tensor, torch.Tensor, int], tuple]) -> None:
+    """Exercise 5.1: `fn(features, labels, n_way)` → (W, b) of the prototype-initialised head.
+
+    Shapes: features (M, D), labels (M,), W (N, D), b (N,). With W_k = 2c_k and b_k = −‖c_k‖²
+    the logits W f + b rank classes exactly like −‖f − c_k‖².
+    """
+    from .meta import prototypes, squared_distances
+
+    gen = torch.Generator().manual_seed(7)
+    features = torch.randn(12, 6, generator=gen)
+    labels = torch.arange(3).repeat(4)
+    weight, bias = fn(features, labels, 3)
+    assert tuple(weight.shape) == (3, 6) and tuple(bias.shape) == (3,), (
+        f"W should be (N, D) = (3, 6) and b (N,) = (3,); got {tuple(weight.shape)} and {tuple(bias.shape)}")
+    c = prototypes(features, labels, 3)
+    torch.testing.assert_close(weight, 2 * c, msg="W_k should be twice the mean feature of class k")
+    torch.testing.assert_close(bias, -(c * c).sum(-1), msg="b_k should be −‖c_k‖², minus the squared norm")
+    queries = torch.randn(5, 6, generator=gen)
+    logits = queries @ weight.T + bias
+    assert torch.equal(logits.argmax(-1), (-squared_distances(queries, c)).argmax(-1))
+    _ok("your head classifies exactly like the nearest prototype")
+
+
+def check_mask_word(fn: Callable[[str, str], str]) -> None:
+    """Exercise 6.1: `fn(sentence, word)` → the SMLMT input: every whole-word occurrence of `word` → [MASK]."""
+    from .episodes import mask_word
+
+    cases = [("Shares rose; shares fell. Shareholders left.", "shares"),
+             ("The Bank said the bank would act.", "bank"),
+             ("Nothing to hide here.", "film"),
+             ("Film-makers love film festivals.", "film")]
+    for sentence, word in cases:
+        want, got = mask_word(sentence, word), fn(sentence, word)
+        assert got == want, (f"for ({sentence!r}, {word!r}) expected {want!r}, got {got!r} — match whole words "
+                             "in any case, and leave longer words that merely contain it alone")
+    _ok("your masking builds the same SMLMT inputs as the library")

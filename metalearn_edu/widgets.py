@@ -259,3 +259,86 @@ def sinusoid_playground(models: Mapping[str, tuple[Any, float]]) -> Playground:
         "task": w.IntSlider(value=0, min=0, max=50, description="task"),
     }
     return Playground(lambda **v: render_sinusoid(models, **v), controls, title="Sinusoid playground")
+
+
+# ---------------------------------------------------------------------------------------
+# Few-shot playground
+# ---------------------------------------------------------------------------------------
+FEW_SHOT_TASKS = ("bbc", "smlmt")
+
+
+class _SuiteCache:
+    """Text task suites by (tokenizer, N, K), built once each (building one takes about a second)."""
+
+    def __init__(self):
+        self._suites: dict[tuple[int, int, int], Any] = {}
+
+    def get(self, tokenizer: Any, n_way: int, k_shot: int):
+        from .meta.text import text_task_suites
+
+        key = (id(tokenizer), n_way, k_shot)
+        if key not in self._suites:
+            self._suites[key] = text_task_suites(tokenizer, n_way=n_way, k_shot=k_shot, q_query=5)
+        return self._suites[key]
+
+
+_SUITES = _SuiteCache()
+
+
+def render_few_shot(models: Mapping[str, tuple[Any, Any]], model_name: str, task: str, n_way: int, k_shot: int,
+                    inner_steps: int, inner_lr: float, n_episodes: int = 8, first_episode: int = 0):
+    """Fresh test episodes, the test-time inner loop, and the adaptation curve (with bag of words).
+
+    Runs `metalearn_edu.meta.text.evaluate_text_adaptation` (prototype head, top block + head
+    adapt) on `n_episodes` held-out episodes starting at `first_episode`.
+
+    Args:
+        models: display name -> (encoder, tokenizer).
+        model_name, task (``"bbc"`` | ``"smlmt"``), n_way, k_shot, inner_steps, inner_lr: the controls.
+
+    Returns:
+        A Figure, or a message string when a value does not fit the data (e.g. K above
+        what the smallest class can supply).
+    """
+    from .meta.text import bag_of_words_accuracy, evaluate_text_adaptation
+
+    if model_name not in models:
+        return f"model {model_name!r} is not loaded; choose one of {list(models)}"
+    if task not in FEW_SHOT_TASKS:
+        return f"task={task!r}; choose one of {FEW_SHOT_TASKS}"
+    if n_way < 2:
+        return f"n_way={n_way}: a classification episode needs at least 2 classes"
+    model, tokenizer = models[model_name]
+    suites = _SUITES.get(tokenizer, n_way, k_shot)
+    episodes = suites.test_episodes(task, n_episodes, first_episode)
+    curve = evaluate_text_adaptation(model, episodes, inner_lr, inner_steps)
+    bow = sum(bag_of_words_accuracy(ep) for ep in episodes) / len(episodes)
+    title = (f"{model_name}: {n_way}-way {k_shot}-shot {'BBC topics' if task == 'bbc' else 'held-out SMLMT'}, "
+             f"episodes {first_episode}–{first_episode + n_episodes - 1} (95% CI)")
+    return viz.plot_adaptation({model_name: curve.to_dict()}, metric_name="query accuracy", chance=1.0 / n_way,
+                               reference={"bag of words (step 0 only)": {0: bow}}, title=title)
+
+
+def few_shot_playground(models: Mapping[str, tuple[Any, Any]], n_episodes: int = 8) -> Playground:
+    """Model, task, N, K, inner steps and inner learning rate; each change runs fresh episodes.
+
+    Args:
+        models: display name -> (encoder, tokenizer), e.g. ``{"MLM (ours)": (model, tok)}``.
+        n_episodes: episodes per update (8 keeps an update under ten seconds on a laptop CPU).
+    """
+    import ipywidgets as w
+
+    if not models:
+        raise ValueError("models is empty; pass at least one {name: (model, tokenizer)}")
+    names = list(models)
+    controls = {
+        "model_name": w.Dropdown(options=names, value=names[0], description="model"),
+        "task": w.Dropdown(options=list(FEW_SHOT_TASKS), value="bbc", description="task"),
+        "n_way": w.IntSlider(value=5, min=2, max=8, description="N (classes)"),
+        "k_shot": w.IntSlider(value=5, min=1, max=40, description="K (shots)"),
+        "inner_steps": w.IntSlider(value=5, min=0, max=20, description="inner steps"),
+        "inner_lr": w.FloatLogSlider(value=0.05, base=10, min=-3, max=0, step=0.25, description="inner lr"),
+        "first_episode": w.IntSlider(value=0, min=0, max=500, step=n_episodes, description="episodes from"),
+    }
+    return Playground(lambda **v: render_few_shot(models, n_episodes=n_episodes, **v), controls,
+                      title="Few-shot playground")

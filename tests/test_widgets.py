@@ -94,3 +94,27 @@ def test_missing_sinusoid_models_is_a_clear_error(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="--save-models"):
         load_sinusoid_models(tmp_path)
+
+
+def test_few_shot_playground_updates_and_explains_bad_values():
+    import time
+
+    from metalearn_edu.pretrained import load_pretrained
+    from metalearn_edu.widgets import few_shot_playground, render_few_shot
+
+    model, tok, _ = load_pretrained("mlm-micro")
+    models = {"MLM (ours)": (model, tok)}
+    fig = render_few_shot(models, "MLM (ours)", "bbc", n_way=3, k_shot=2, inner_steps=2, inner_lr=0.05, n_episodes=3)
+    assert isinstance(fig, Figure) and "3-way 2-shot" in fig.axes[0].get_title()
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "MLM (ours)" in labels and any("bag of words" in x for x in labels)
+    assert "not loaded" in render_few_shot(models, "MiniLM", "bbc", 5, 5, 1, 0.05)
+
+    panel = few_shot_playground(models, n_episodes=2)
+    before = panel.last
+    t0 = time.perf_counter()
+    panel.controls["inner_steps"].value = 3
+    assert isinstance(panel.last, Figure) and panel.last is not before
+    assert time.perf_counter() - t0 < 60  # generous; the notebook's budget is ≤ 10 s
+    panel.controls["k_shot"].value = 40  # more shots than the smallest test class can supply
+    assert isinstance(panel.last, str) and "k_shot" in panel.last
