@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -24,9 +25,7 @@
 # | 3 | MAML on sinusoids | the meta-gradient (with its second-order term), checked against `higher` |
 # | 4 | Reptile | a first-order alternative, its geometry, and what second order costs |
 # | 5 | few-shot text classification | fine-tuning vs MAML vs Reptile vs prototypical networks on a pretrained encoder |
-# | 6 | meta-learning *as* pretraining | self-supervised meta-tasks from raw text (SMLMT), measured honestly |
-#
-# Chapters 5 and 6 are being written; this release contains chapters 0–4.
+# | 6 | meta-learning *as* pretraining | self-supervised meta-tasks from raw text (SMLMT); MLM vs SMLMT vs their hybrid at equal compute |
 #
 # **How to use the notebooks.** Run cells top to bottom (Shift-Enter). Every chapter states its
 # learning goals, derives each idea with an equation next to the line that implements it, checks
