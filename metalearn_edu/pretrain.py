@@ -464,8 +464,10 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
                 tokens_seen += cfg.batch_size * train_blocks.shape[1]
             meta_loss = float("nan")
             if mix > 0:
-                # 2b) the meta-learning term: λ × the SMLMT meta-gradient, in fp32
-                meta_loss, meta_tokens = meta_objective.backward(model, step, weight=mix)
+                # 2b) the meta-learning term: λ × the SMLMT meta-gradient, in fp32 (× the fp16 loss
+                # scale, which unscale_ divides out again, like the MLM term's)
+                weight = mix * (scaler.get_scale() if scaler else 1.0)
+                meta_loss, meta_tokens = meta_objective.backward(model, step, weight=weight)  # unweighted loss
                 tokens_seen += meta_tokens
             # 3) clip, step, schedule
             if scaler:
