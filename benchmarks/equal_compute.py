@@ -39,23 +39,13 @@ from metalearn_edu.analysis import format_ci
 from metalearn_edu.data import bbc_splits
 from metalearn_edu.masking import MaskingVocab
 from metalearn_edu.meta import SMLMTObjective
-from metalearn_edu.meta.text import evaluate_text_adaptation, text_task_suites
+from metalearn_edu.meta.text import SHOTS, TASKS, evaluate_on_suites, text_task_suites
 from metalearn_edu.pretrain import PretrainConfig, evaluate_mlm, pack_blocks, pretrain
 from metalearn_edu.pretrained import load_pretrained
 
-SHOTS = (1, 5)
-TASKS = ("smlmt", "bbc")
-
-
 def evaluate(model, tokenizer, eval_blocks, vocab, log_uni, args) -> dict[str, Any]:
-    out: dict[str, Any] = {"mlm": evaluate_mlm(model, eval_blocks, vocab, log_uni, precision="fp32")}
-    for k in SHOTS:
-        suites = text_task_suites(tokenizer, n_way=5, k_shot=k, q_query=5)
-        for task in TASKS:
-            curve = evaluate_text_adaptation(model, suites.test_episodes(task, args.episodes), args.inner_lr,
-                                             args.test_steps)
-            out[f"{task}_k{k}"] = curve.to_dict(per_episode=True)
-    return out
+    return {"mlm": evaluate_mlm(model, eval_blocks, vocab, log_uni, precision="fp32"),
+            **evaluate_on_suites(model, tokenizer, args.episodes, args.inner_lr, args.test_steps)}
 
 
 def table(results: dict[str, Any]) -> str:

@@ -43,14 +43,12 @@ from metalearn_edu.analysis import format_ci, mean_ci
 from metalearn_edu.data import load_tokenizer, minilm_path
 from metalearn_edu.interop import load_hf_bert
 from metalearn_edu.meta import ProtoNet, TextClassifierLoss, meta_train, protonet_train, reptile_train, select_params
-from metalearn_edu.meta.text import bag_of_words_accuracy, evaluate_text_adaptation, text_task_suites
+from metalearn_edu.meta.text import SHOTS, TASKS, bag_of_words_accuracy, evaluate_on_suites, text_task_suites
 from metalearn_edu.model import BertEncoder
 from metalearn_edu.pretrained import load_pretrained
 
 META_METHODS = ("maml", "fomaml", "reptile", "protonet")
 ALL_METHODS = ("bow", "random", "mlm", *META_METHODS, "minilm")
-SHOTS = (1, 5)
-TASKS = ("smlmt", "bbc")
 
 
 def meta_train_copy(method: str, start: BertEncoder, suites, args: argparse.Namespace) -> tuple[BertEncoder, dict]:
@@ -82,18 +80,8 @@ def meta_train_copy(method: str, start: BertEncoder, suites, args: argparse.Name
 def evaluate_model(model: BertEncoder, tokenizer: Any, args: argparse.Namespace,
                    steps: int | None = None) -> dict[str, Any]:
     """Adaptation curves on both suites for K = 1 and 5 (`steps` test-time steps, default --test-steps)."""
-    steps = args.test_steps if steps is None else steps
-    out: dict[str, Any] = {}
-    for k in SHOTS:
-        suites = text_task_suites(tokenizer, n_way=5, k_shot=k, q_query=5)
-        for task in TASKS:
-            episodes = suites.test_episodes(task, args.episodes)
-            t0 = time.perf_counter()
-            curve = evaluate_text_adaptation(model, episodes, args.inner_lr, steps)
-            record = curve.to_dict(per_episode=True)
-            record["seconds"] = time.perf_counter() - t0
-            out[f"{task}_k{k}"] = record
-    return out
+    return evaluate_on_suites(model, tokenizer, args.episodes, args.inner_lr,
+                              args.test_steps if steps is None else steps)
 
 
 def evaluate_bow(tokenizer: Any, args: argparse.Namespace) -> dict[str, Any]:

@@ -267,24 +267,6 @@ def sinusoid_playground(models: Mapping[str, tuple[Any, float]]) -> Playground:
 FEW_SHOT_TASKS = ("bbc", "smlmt")
 
 
-class _SuiteCache:
-    """Text task suites by (tokenizer, N, K), built once each (building one takes about a second)."""
-
-    def __init__(self):
-        self._suites: dict[tuple[int, int, int], Any] = {}
-
-    def get(self, tokenizer: Any, n_way: int, k_shot: int):
-        from .meta.text import text_task_suites
-
-        key = (id(tokenizer), n_way, k_shot)
-        if key not in self._suites:
-            self._suites[key] = text_task_suites(tokenizer, n_way=n_way, k_shot=k_shot, q_query=5)
-        return self._suites[key]
-
-
-_SUITES = _SuiteCache()
-
-
 def render_few_shot(models: Mapping[str, tuple[Any, Any]], model_name: str, task: str, n_way: int, k_shot: int,
                     inner_steps: int, inner_lr: float, n_episodes: int = 8, first_episode: int = 0):
     """Fresh test episodes, the test-time inner loop, and the adaptation curve (with bag of words).
@@ -300,7 +282,7 @@ def render_few_shot(models: Mapping[str, tuple[Any, Any]], model_name: str, task
         A Figure, or a message string when a value does not fit the data (e.g. K above
         what the smallest class can supply).
     """
-    from .meta.text import bag_of_words_accuracy, evaluate_text_adaptation
+    from .meta.text import bag_of_words_accuracy, evaluate_text_adaptation, text_task_suites
 
     if model_name not in models:
         return f"model {model_name!r} is not loaded; choose one of {list(models)}"
@@ -309,7 +291,7 @@ def render_few_shot(models: Mapping[str, tuple[Any, Any]], model_name: str, task
     if n_way < 2:
         return f"n_way={n_way}: a classification episode needs at least 2 classes"
     model, tokenizer = models[model_name]
-    suites = _SUITES.get(tokenizer, n_way, k_shot)
+    suites = text_task_suites(tokenizer, n_way=n_way, k_shot=k_shot, q_query=5)  # cached
     episodes = suites.test_episodes(task, n_episodes, first_episode)
     curve = evaluate_text_adaptation(model, episodes, inner_lr, inner_steps)
     bow = sum(bag_of_words_accuracy(ep) for ep in episodes) / len(episodes)

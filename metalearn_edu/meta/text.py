@@ -39,6 +39,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Sequence
@@ -51,7 +52,7 @@ from ..data import bbc_splits, split_sentences
 from ..episodes import Episode, SMLMTEpisodes, TextClassificationEpisodes, split_words
 from ..model import BertEncoder
 from .evaluation import AdaptationCurve, evaluate_adaptation
-from .inner_loop import EPISODE_HEAD_NAMES, Params, TextClassifierLoss, pool_features, select_params
+from .inner_loop import Params, TextClassifierLoss, pool_features, select_params
 
 # Seeds of the three samplers: fixed so that every script and notebook sees the same episodes.
 TRAIN_SEED, SMLMT_TEST_SEED, BBC_TEST_SEED = 0, 1, 2
@@ -88,6 +89,7 @@ class TextTaskSuites:
         return [sampler.episode(first + i) for i in range(n)]
 
 
+@lru_cache(maxsize=16)
 def text_task_suites(tokenizer: Any, n_way: int = 5, k_shot: int = 5, q_query: int = 5, max_len: int = 64,
                      smlmt_max_len: int = 48, min_sentences: int = 20, test_fraction: float = 0.3,
                      bbc_split: str = "test") -> TextTaskSuites:
@@ -110,6 +112,9 @@ def text_task_suites(tokenizer: Any, n_way: int = 5, k_shot: int = 5, q_query: i
     Raises:
         ValueError: when the corpus cannot supply the episodes (the sampler's
             message says which size to lower).
+
+    Suites are cached by their arguments (building one indexes every sentence), so
+    the same call returns the same samplers.
     """
     train_sentences = _sentences("train")
     vocabulary = SMLMTEpisodes(train_sentences, tokenizer, n_way, k_shot, q_query, max_len=smlmt_max_len,
@@ -206,11 +211,11 @@ class TopBlocksLoss(TextClassifierLoss):
         super().__init__(model, pooling=pooling, head_init=head_init, attention_impl="fused")
         self.top = _TopBlocks(model, top_k)
         self.top_k = top_k
+        self._top_names = frozenset(n for n, _ in self.top.named_parameters())
 
     def features(self, params: Params, x: Tensor, mask: Tensor | None) -> Tensor:
         """(M, T, D) hidden states below the top blocks -> (M, D) pooled features."""
-        names = {n for n, _ in self.top.named_parameters()}
-        body = {n: p for n, p in params.items() if n in names and n not in EPISODE_HEAD_NAMES}
+        body = {n: p for n, p in params.items() if n in self._top_names}
         key_mask = None if mask is None or bool(mask.all()) else mask.bool()
         hidden = functional_call(self.top, body, (x, key_mask))
         ids = torch.ones(x.shape[:2], dtype=torch.long, device=x.device)  # pooling needs only the mask
@@ -271,3 +276,26 @@ def evaluate_text_adaptation(model: BertEncoder, episodes: Sequence[Episode], in
                                    progress=progress, transform=lambda ep: trunk_episode(model, ep, top_k))
     finally:
         model.train(was_training)
+
+
+SHOTS = (1, 5)
+TASKS = ("smlmt", "bbc")
+
+
+def evaluate_on_suites(model: BertEncoder, tokenizer: Any, n_episodes: int, inner_lr: float = 0.05,
+                       inner_steps: int = 5, shots: Sequence[int] = SHOTS,
+                       tasks: Sequence[str] = TASKS) -> dict[str, dict[str, Any]]:
+    """The course's text table for one encoder: 5-way curves on every suite and K.
+
+    Returns:
+        ``{"{task}_k{K}": curve dict}`` (`AdaptationCurve.to_dict` with per-episode values
+        and the evaluation's ``seconds``), e.g. ``"bbc_k5"``.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for k in shots:
+        suites = text_task_suites(tokenizer, n_way=5, k_shot=k, q_query=5)
+        for task in tasks:
+            t0 = time.perf_counter()
+            curve = evaluate_text_adaptation(model, suites.test_episodes(task, n_episodes), inner_lr, inner_steps)
+            out[f"{task}_k{k}"] = {**curve.to_dict(per_episode=True), "seconds": time.perf_counter() - t0}
+    return out
