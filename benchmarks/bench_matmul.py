@@ -4,11 +4,24 @@
 """
 
 import argparse
+import platform
 import time
+from pathlib import Path
 
 import torch
 
 from metalearn_edu.runtime import cpu_has_fast_bf16
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), so a result file says which machine it came from."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def gflops(n: int, dtype: torch.dtype, reps: int) -> float:
@@ -25,7 +38,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024, 2048])
     args = p.parse_args()
-    print(f"threads {torch.get_num_threads()}, native bf16 instructions: {cpu_has_fast_bf16()}")
+    print(f"{cpu_name()}, threads {torch.get_num_threads()}, native bf16 instructions: {cpu_has_fast_bf16()}")
     print("| n | fp32 GFLOP/s | bf16 GFLOP/s | bf16 / fp32 |")
     print("|---:|---:|---:|---:|")
     for n in args.sizes:

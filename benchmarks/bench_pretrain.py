@@ -5,14 +5,18 @@
 
 Both models get the same config (post-LN, as BERT; hidden dropout 0.1, attention dropout 0),
 the same masked batches and AdamW. Each runs in fp32 and in bf16 autocast (when the CPU has
-native bf16 instructions or on CUDA). Ours projects onto the vocabulary only at the masked
-positions; BertForMaskedLM computes logits everywhere (that is how it works). Prints tokens/s,
-the ratios, and our model-FLOPs utilisation against a matmul peak measured in the same process.
+native bf16 instructions or on CUDA). Ours is called as `pretrain` calls it: it projects onto
+the vocabulary only at the masked positions and runs its last block only there
+(``masked_positions_only``); BertForMaskedLM computes every position (that is how it works).
+The two models' steps alternate (ours, theirs, theirs, ours, ...) so that a busy spell of the
+machine slows both alike; tokens/s is from the median step time. Prints tokens/s, the ratios,
+and our model-FLOPs utilisation against a matmul peak measured in the same process.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -24,25 +28,33 @@ from metalearn_edu.masking import MaskingVocab, mask_tokens
 from metalearn_edu.model import BertEncoder
 from metalearn_edu.runtime import best_autocast_dtype
 
-from bench_matmul import gflops  # the same matmul-peak measurement (this folder is on sys.path when run as a script)
+from bench_matmul import cpu_name, gflops  # the same matmul-peak measurement (this folder is on sys.path when run as a script)
 
 
 def model_flops_per_step(cfg, batch: int, seq: int, n_masked: int) -> float:
-    """Training FLOPs our model needs (fwd + bwd ≈ 3 × fwd), counting matmuls only."""
+    """Training FLOPs a BERT needs to get the MLM loss at `n_masked` positions (fwd + bwd ≈ 3 × fwd),
+    counting matmuls only: all positions through every block but the last, whose keys and
+    values need all positions and everything else only the masked ones."""
     d, L, f, V = cfg.d_model, cfg.n_layers, cfg.d_ff, cfg.vocab_size
     tokens = batch * seq
     per_token_layer = 2 * (4 * d * d + 2 * d * f) + 2 * 2 * seq * d  # projections + QKᵀ and AV
+    last_layer = tokens * 2 * 2 * d * d + n_masked * (2 * (2 * d * d + 2 * d * f) + 2 * 2 * seq * d)
     head = 2 * (d * d + d * V) * n_masked
-    return 3 * (tokens * L * per_token_layer + head)
+    return 3 * (tokens * (L - 1) * per_token_layer + last_layer + head)
 
 
-def time_steps(step, steps: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        step()
-    t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - t) / steps
+def time_alternating(steps: dict, n: int, warmup: int = 3) -> dict:
+    """Median seconds per step of each closure, the closures' steps alternating (order flipped each round)."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    names, times = list(steps), {name: [] for name in steps}
+    for r in range(n):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            t = time.perf_counter()
+            steps[name]()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def main() -> None:
@@ -52,7 +64,10 @@ def main() -> None:
     p.add_argument("--seq", type=int, default=128)
     p.add_argument("--vocab", type=int, default=8000)
     p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from transformers import BertForMaskedLM
 
@@ -81,7 +96,7 @@ def main() -> None:
                     loss = model(input_ids=ids, labels=labels).loss
                 else:
                     sel = labels != -100
-                    logits = model(ids, head="mlm", mlm_mask=sel).logits
+                    logits = model(ids, head="mlm", mlm_mask=sel, masked_positions_only=True).logits
                     loss = F.cross_entropy(logits.float(), labels[sel])
             loss.backward()
             opt.step()
@@ -93,11 +108,12 @@ def main() -> None:
     tokens = args.batch * args.seq
     print(f"config: {args.size} (d_model={cfg.d_model}, n_layers={cfg.n_layers}, n_heads={cfg.n_heads}, "
           f"d_ff={cfg.d_ff}), vocab {args.vocab}, batch {args.batch} × {args.seq}, {n_masked} masked tokens, "
-          f"{torch.get_num_threads()} threads")
+          f"{torch.get_num_threads()} threads, {cpu_name()}")
     results = {}
     for name, dtype in precisions:
-        for who, model, is_hf in (("ours", ours, False), ("transformers", hf, True)):
-            sec = time_steps(make_step(model, is_hf, dtype), args.steps)
+        seconds = time_alternating({"ours": make_step(ours, False, dtype), "transformers": make_step(hf, True, dtype)},
+                                   args.steps)
+        for who, sec in seconds.items():
             results[(who, name)] = tokens / sec
             print(f"  {who:>12} {name}: {sec * 1000:7.0f} ms/step  {tokens / sec:8.0f} tokens/s")
 

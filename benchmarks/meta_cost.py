@@ -18,7 +18,11 @@ MAML / FOMAML: `maml_step` (inner loop + query loss + meta-gradient); Reptile:
 head) or only the top block and the head ("top1").
 
 What is measured:
-* **time**: median wall-clock seconds over ``--repeats`` runs after one warm-up run;
+* **time**: median wall-clock seconds over ``--repeats`` runs after one warm-up run. The
+  methods of one (adapted set, K) cell are timed in rotation (run 1 of each, then run 2
+  of each, in a rotated order), so a slow spell of the machine hits them all alike
+  instead of whichever method happened to be timed then; the ratio to MAML is the
+  median of the per-round ratios;
 * **peak memory**: on CPU, the peak of live tensor memory allocated by PyTorch during
   one meta-step, above what was allocated before it, reconstructed from
   `torch.profiler`'s memory events (``profile_memory=True``) at operator granularity.
@@ -47,6 +51,8 @@ from metalearn_edu.config import model_config
 from metalearn_edu.episodes import Episode, TextClassificationEpisodes
 from metalearn_edu.meta import functional_loss, maml_step, pool_features, reptile_step, select_params
 from metalearn_edu.model import BertEncoder
+
+from bench_matmul import cpu_name  # (this folder is on sys.path when run as a script)
 
 METHODS = ("maml", "fomaml", "reptile", "higher")
 
@@ -127,18 +133,23 @@ def step_fn(method: str, model: EpisodeClassifier, episode: Episode, k: int, whi
     raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
 
 
-def median_seconds(run: Callable[[], None], repeats: int, device: torch.device) -> float:
-    run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        run()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def interleaved_seconds(runs: dict[str, Callable[[], None]], repeats: int,
+                        device: torch.device) -> dict[str, list[float]]:
+    """Wall-clock seconds of each run, ``repeats`` rounds, methods in a rotated order per round."""
+    for run in runs.values():
+        run()  # warm-up
+    names = list(runs)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            runs[name]()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
 def peak_memory_mb(run: Callable[[], None], device: torch.device) -> float:
@@ -204,12 +215,16 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for which in args.adapt:
         for k in args.steps:
-            for method in args.methods:
-                model = copy.deepcopy(base)  # Reptile updates its model; each measurement starts equal
-                run = step_fn(method, model, episode, k, which, args.inner_lr)
-                seconds = median_seconds(run, args.repeats, device)
+            # a fresh copy per method (Reptile updates its model; each measurement starts equal)
+            runs = {m: step_fn(m, copy.deepcopy(base), episode, k, which, args.inner_lr) for m in args.methods}
+            times = interleaved_seconds(runs, args.repeats, device)
+            for method, run in runs.items():
+                seconds = statistics.median(times[method])
+                ratio = (statistics.median(t / m for t, m in zip(times[method], times["maml"]))
+                         if "maml" in times else None)
                 memory = peak_memory_mb(run, device)
-                rows.append(dict(method=method, adapt=which, inner_steps=k, seconds=seconds, peak_mb=memory))
+                rows.append(dict(method=method, adapt=which, inner_steps=k, seconds=seconds, peak_mb=memory,
+                                 runs_s=times[method], time_ratio_vs_maml=ratio))
                 print(f"  {method:8s} adapt={which:5s} K={k:2d}: {seconds * 1000:8.1f} ms, {memory:8.1f} MiB",
                       flush=True)
 
@@ -218,15 +233,16 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
         ref = reference.get((r["adapt"], r["inner_steps"]))
-        t_ratio = f"{r['seconds'] / ref['seconds']:.2f}" if ref else "—"
+        t_ratio = "—" if r["time_ratio_vs_maml"] is None else f"{r['time_ratio_vs_maml']:.2f}"
         m_ratio = f"{r['peak_mb'] / ref['peak_mb']:.2f}" if ref and ref["peak_mb"] > 0 else "—"
-        r["time_ratio_vs_maml"], r["memory_ratio_vs_maml"] = t_ratio, m_ratio
+        r["memory_ratio_vs_maml"] = m_ratio
         print(f"| {r['method']} | {r['adapt']} | {r['inner_steps']} | {r['seconds'] * 1000:.1f} | {t_ratio} | "
               f"{r['peak_mb']:.1f} | {m_ratio} |")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-        args.out.write_text(json.dumps({"settings": settings, "device": str(device), "rows": rows}, indent=1) + "\n")
+        args.out.write_text(json.dumps({"settings": settings, "device": str(device), "cpu": cpu_name(),
+                                        "torch": torch.__version__, "rows": rows}, indent=1) + "\n")
         print(f"\nwrote {args.out}")
 
 

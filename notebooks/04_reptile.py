@@ -233,10 +233,11 @@ fig
 
 # %% [markdown]
 # Reading the plot: with all parameters adapting, MAML's time and memory grow linearly in $K$
-# (1.3 GB at $K = 10$ for a 1.9 M-parameter model), while first-order MAML and Reptile stay at
-# about a third of the time and a tenth of the memory. `higher` costs the same as our MAML when
-# everything adapts, but when only the top layers adapt it still differentiates through the
-# frozen ones and becomes up to 4.4× slower.
+# (1.3 GB at $K = 10$ for a 1.9 M-parameter model), while first-order MAML and Reptile need
+# a third to a half of the time and, at $K = 10$, a tenth of the memory. `higher` costs the
+# same as our MAML when everything adapts (the two differ by less than the ±10% that timings
+# of one meta-step vary by), but when only the top layers adapt it still differentiates
+# through the frozen ones and becomes up to 4.5× slower and 2.3× larger.
 #
 # ## Summary
 #
@@ -245,7 +246,7 @@ fig
 # * With $k = 1$ it is ordinary training on all tasks; with $k > 1$ it moves towards points from
 #   which a few SGD steps reach every task's low-loss region (the 2-D picture).
 # * On sinusoids, for the same time budget: MAML > first-order MAML > Reptile ≫ pretrained.
-# * Second order costs memory linear in the inner steps and about 3× the time of first-order
+# * Second order costs memory linear in the inner steps and 2–3× the time of first-order
 #   methods on our encoder; that is why first-order methods dominate at scale.
 #
 # ## Exercises

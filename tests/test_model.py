@@ -141,6 +141,71 @@ def test_dropout_only_in_training(gen):
     assert (model(ids).hidden_states - model(ids).hidden_states).abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("pre_ln", [False, True])
+@pytest.mark.parametrize("impl", ["fused", "explicit"])
+def test_masked_positions_only_gives_the_same_logits_and_gradients(gen, pre_ln, impl):
+    """The training fast path (last block only at the masked positions) changes nothing the loss sees."""
+    torch.manual_seed(0)
+    model = BertEncoder(CFG.replace(pre_ln=pre_ln, dropout=0.0, attn_dropout=0.0))
+    ids, mask, seg = make_batch(gen)
+    selected = torch.rand(ids.shape, generator=gen) < 0.3
+    selected[0, [0, 9]] = True  # row 0: first and last position
+    selected[1, 6:] = False  # never a padding position
+    selected[2] = False  # a row with nothing masked: ragged counts
+    params = list(model.parameters())
+
+    def logits_and_grads(**kw):
+        logits = model(ids, mask, seg, head="mlm", mlm_mask=selected, attention_impl=impl, **kw).logits
+        return logits, torch.autograd.grad(logits.square().sum(), params, allow_unused=True)
+
+    full, full_grads = logits_and_grads()
+    fast, fast_grads = logits_and_grads(masked_positions_only=True)
+    assert fast.shape == full.shape == (int(selected.sum()), CFG.vocab_size)
+    torch.testing.assert_close(fast, full, atol=1e-5, rtol=1e-5)
+    for (name, _), a, b in zip(model.named_parameters(), full_grads, fast_grads):
+        assert (a is None) == (b is None), name
+        if a is not None:
+            torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4, msg=name)
+    out = model(ids, mask, seg, head="mlm", mlm_mask=selected, masked_positions_only=True)
+    assert out.hidden_states.shape == (int(selected.sum()), CFG.d_model)
+    assert len(out.all_hidden_states) == CFG.n_layers  # stops before the last block
+    nothing = model(ids, head="mlm", mlm_mask=torch.zeros_like(selected), masked_positions_only=True)
+    assert nothing.logits.shape == (0, CFG.vocab_size)
+
+
+def test_masked_positions_only_needs_a_mask(model, gen):
+    ids, _, _ = make_batch(gen)
+    with pytest.raises(ValueError, match="masked_positions_only=True needs head='mlm' and an mlm_mask"):
+        model(ids, head="mlm", masked_positions_only=True)
+    with pytest.raises(ValueError, match="masked_positions_only"):
+        model(ids, head="cls", mlm_mask=ids > 50, masked_positions_only=True)
+
+
+def test_dropout_mask_statistics():
+    """Our CPU dropout keeps each element with probability 1 − p and preserves the mean."""
+    from metalearn_edu.model import Dropout, dropout_mask
+
+    torch.manual_seed(0)
+    for p in (0.1, 0.5):
+        mask = dropout_mask(torch.Size([400, 500]), p, torch.float32, torch.device("cpu"))
+        kept = mask > 0
+        assert abs(1 - kept.float().mean().item() - p) < 0.005  # 200k draws: σ ≈ 0.001
+        torch.testing.assert_close(mask[kept], torch.full_like(mask[kept], 1 / (1 - p)))
+        assert abs(mask.mean().item() - 1) < 0.01  # inverted dropout: E[mask] = 1
+        # neighbours come from different bits of one 64-bit draw: no correlation between them
+        a, b = kept[:, :-1].flatten().float(), kept[:, 1:].flatten().float()
+        assert abs(torch.corrcoef(torch.stack([a, b]))[0, 1].item()) < 0.01
+    layer = Dropout(0.3)
+    x = torch.randn(64, 32, requires_grad=True)
+    torch.manual_seed(1)
+    y = layer(x)
+    torch.manual_seed(1)
+    assert torch.equal(y, layer(x))  # seeded like the rest of torch
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, (y.detach() != 0).float() / 0.7)  # d(x · mask)/dx = mask
+    assert layer.eval()(x) is x
+
+
 def test_presets():
     assert set(PRESETS) == {"ci", "cpu", "gpu"}
     assert get_preset("ci").name == "ci"
