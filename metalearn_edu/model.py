@@ -79,7 +79,8 @@ def dropout_mask(shape: torch.Size, p: float, dtype: torch.dtype, device: torch.
     The keep/drop decision of each element compares 16 random bits with a threshold, so p
     is rounded to a multiple of 1/65536 (0.1 becomes 0.100006). Four decisions come from
     one 64-bit draw of torch's generator (seeded by `torch.manual_seed`, like all other
-    randomness here), about 6× faster on a CPU than torch's Bernoulli sampler.
+    randomness here): 3.5× faster on a 2-core CPU than a mask from torch's Bernoulli
+    sampler (3.8 vs 13.3 ms for 4096 × 256; the whole dropout 9.0 vs 19.2 ms).
 
     Returns:
         A tensor of `shape` and `dtype`.
