@@ -440,14 +440,13 @@ class BertEncoder(nn.Module):
 
         x = self.embeddings(input_ids, token_type_ids)  # (B, T, D)
         all_hidden, attentions = [x], []
-        for i, block in enumerate(self.blocks):
-            last = i == len(self.blocks) - 1
-            if last and query_index is not None:
-                x = block(x, key_mask, impl, query_index=query_index)[0][valid]  # (B, M, D) -> (N, D)
-                break
+        full_blocks = self.blocks if query_index is None else self.blocks[:-1]
+        for block in full_blocks:
             x, weights = block(x, key_mask, impl, return_attention)
             all_hidden.append(x)
             attentions.append(weights)
+        if query_index is not None:  # the last block, only at the masked positions
+            x = self.blocks[-1](x, key_mask, impl, query_index=query_index)[0][valid]  # (B, M, D) -> (N, D)
         x = self.final_norm(x)
         if self.cfg.pre_ln and query_index is None:
             all_hidden[-1] = x
