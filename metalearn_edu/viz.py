@@ -13,7 +13,7 @@ Groups of plots:
   `plot_head_summary`, `plot_head_summary_compare`;
 * MLM masking: `plot_masking`; pretraining curves: `plot_training`;
 * meta-learning: `plot_adaptation`, `plot_sinusoid`, `plot_sinusoid_panels`,
-  `plot_cost`, `plot_accuracy_vs_budget`;
+  `plot_line_tasks`, `plot_cost`, `plot_accuracy_vs_budget`;
 * `save_figure` writes a PNG.
 
 Notebook display: figures are created without pyplot, so they never pile up in
@@ -52,7 +52,7 @@ __all__ = [
     "OKABE_ITO", "LINE_COLORS", "ATTENTION_CMAP", "ENTROPY_CMAP", "MASKING_COLORS", "STYLE_RC",
     "NotebookFigure", "plot_attention_head", "plot_attention_grid", "plot_attention_mean",
     "plot_attention_compare", "plot_head_summary", "plot_head_summary_compare", "plot_masking",
-    "plot_training", "plot_adaptation", "plot_sinusoid", "plot_sinusoid_panels", "plot_cost",
+    "plot_training", "plot_adaptation", "plot_sinusoid", "plot_sinusoid_panels", "plot_line_tasks", "plot_cost",
     "plot_accuracy_vs_budget", "save_figure",
 ]
 
@@ -1439,6 +1439,56 @@ def plot_sinusoid_panels(
     handles, labels = flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 5))
     fig.suptitle(title or "Sinusoid tasks: adaptation from the support points")
+    return fig
+
+
+@_styled
+def plot_line_tasks(
+    centres: Sequence[Any],
+    normals: Sequence[Any],
+    labels: Sequence[str],
+    points: Mapping[str, Any] | None = None,
+    paths: Mapping[str, Any] | None = None,
+    extent: float = 4.0,
+    title: str | None = None,
+) -> Figure:
+    """Two-dimensional tasks whose zero-loss sets are lines, and where methods put θ.
+
+    Args:
+        centres, normals: one point on each task's line and the line's normal, each (2,).
+        labels: one legend label per line (e.g. its steepness).
+        points: ``{method: θ (2,)}``, drawn as markers (end points or closed-form fixed points).
+        paths: ``{method: (S, 2)}`` trajectories, drawn as lines ending in a cross.
+        extent: the axes show [−extent, extent]²; points outside are listed in the title.
+        title: axes title.
+
+    Returns:
+        The figure.
+    """
+    if not (len(centres) == len(normals) == len(labels)):
+        raise ValueError(f"centres, normals and labels differ in length ({len(centres)}, {len(normals)}, "
+                         f"{len(labels)}); give one of each per task")
+    if not extent > 0:
+        raise ValueError(f"extent={extent}: must be > 0")
+    fig = _new_figure((6.4, 7.0))
+    ax = fig.add_subplot()
+    for c, n, label, colour in zip(centres, normals, labels, LINE_COLORS):
+        c, n = _as_array(c, "centre").reshape(2), _as_array(n, "normal").reshape(2)
+        ax.axline(tuple(c), tuple(c + np.array([-n[1], n[0]])), color=colour, lw=2, label=label)
+    outside = []
+    for (name, path), style in zip((paths or {}).items(), ("--", "-", ":", "-.")):
+        xy = _as_array(path, f"paths[{name!r}]").reshape(-1, 2)
+        ax.plot(xy[:, 0], xy[:, 1], style, color=REFERENCE_COLOR, lw=1.5, label=name)
+        ax.plot(*xy[-1], "x", color=REFERENCE_COLOR, ms=9)
+    for (name, point), marker in zip((points or {}).items(), SERIES_MARKERS):
+        xy = _as_array(point, f"points[{name!r}]").reshape(2)
+        ax.plot(*xy, marker, color=REFERENCE_COLOR, mfc="white", ms=9, mew=1.5, label=name)
+        if np.abs(xy).max() > extent:
+            outside.append(f"{name} at ({xy[0]:.1f}, {xy[1]:.1f})")
+    ax.set(xlabel="θ₁", ylabel="θ₂", aspect="equal", xlim=(-extent, extent), ylim=(-extent, extent))
+    ax.set_title(_with_note(title or "Tasks (lines of zero loss) and where each method puts θ",
+                            *(["outside the view: " + "; ".join(outside)] if outside else [])))
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2, frameon=False, fontsize="small")
     return fig
 
 

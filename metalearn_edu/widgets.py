@@ -262,6 +262,45 @@ def sinusoid_playground(models: Mapping[str, tuple[Any, float]]) -> Playground:
 
 
 # ---------------------------------------------------------------------------------------
+# Line-task geometry (chapter 4)
+# ---------------------------------------------------------------------------------------
+def render_line_tasks(inner_lr: float, inner_steps: int, steepness_1: float, steepness_2: float,
+                      steepness_3: float):
+    """The chapter-4 triangle with the given steepnesses, and the three methods' fixed points.
+
+    Returns:
+        A Figure (each method's mean loss after ``inner_steps`` SGD steps in its legend entry), or a
+        message when the inner loop would diverge or the fixed point is not unique.
+    """
+    from .meta.line_tasks import fixed_points, line_tasks, loss_after_adaptation
+
+    tasks = line_tasks((steepness_1, steepness_2, steepness_3))
+    points = fixed_points(tasks, inner_lr, inner_steps)
+    labelled = {f"{name}: loss after {inner_steps} step(s) {loss_after_adaptation(theta, tasks, inner_lr, inner_steps):.3g}":
+                theta for name, theta in points.items()}
+    return viz.plot_line_tasks([t.centre for t in tasks], [t.normal for t in tasks],
+                               [f"task {i + 1}, λ = {t.steepness:g}" for i, t in enumerate(tasks)],
+                               points=labelled, title=f"α = {inner_lr:g}, k = {inner_steps}")
+
+
+def line_tasks_playground() -> Playground:
+    """Sliders for the inner step size, the inner steps and each task's steepness."""
+    import ipywidgets as w
+
+    def steepness(value: float, i: int) -> Any:
+        return w.FloatLogSlider(value=value, base=10, min=-2, max=1, step=0.1, description=f"λ{i}")
+
+    controls = {
+        "inner_lr": w.FloatSlider(value=0.4, min=0.02, max=1.0, step=0.02, description="α (inner lr)"),
+        "inner_steps": w.IntSlider(value=5, min=1, max=20, description="k (steps)"),
+        "steepness_1": steepness(2.0, 1),
+        "steepness_2": steepness(1.0, 2),
+        "steepness_3": steepness(0.1, 3),
+    }
+    return Playground(lambda **v: render_line_tasks(**v), controls, title="Where do joint training, Reptile and MAML put θ?")
+
+
+# ---------------------------------------------------------------------------------------
 # Few-shot playground
 # ---------------------------------------------------------------------------------------
 FEW_SHOT_TASKS = ("bbc", "smlmt")

@@ -43,8 +43,9 @@ from metalearn_edu.data import DATA_DIR
 from metalearn_edu.episodes import SinusoidTasks
 from metalearn_edu.exercises import check_reptile_update
 from metalearn_edu.meta import adapt, evaluate_adaptation, functional_loss, reptile_step
+from metalearn_edu.meta.line_tasks import fixed_points, line_task_loss, line_tasks, loss_after_adaptation
 from metalearn_edu.runtime import seed_everything
-from metalearn_edu.widgets import load_sinusoid_models
+from metalearn_edu.widgets import line_tasks_playground, load_sinusoid_models
 
 seed_everything(0)
 
@@ -71,61 +72,45 @@ seed_everything(0)
 #
 # Let each task's loss be zero along a whole line (its "solution manifold") and grow
 # quadratically with the distance from it, steeply for some tasks and gently for others:
-# $\mathcal L_i(\theta) = \tfrac{\lambda_i}{2}\,\big(n_i^\top(\theta - c_i)\big)^2$, with $n_i$ the line's
-# normal and $\lambda_i$ its steepness. Three tasks, the sides of a triangle, with
-# $\lambda = 2, 1, 0.1$:
+# $\mathcal L_i(\theta) = \tfrac{\lambda_i}{2}\,\big(n_i^\top(\theta - c_i)\big)^2
+# = \tfrac12 (\theta - c_i)^\top A_i (\theta - c_i)$ with $A_i = \lambda_i n_i n_i^\top$, where $c_i$ is a
+# point on the line, $n_i$ its unit normal and $\lambda_i$ its steepness. Three tasks, the sides of
+# a triangle, with $\lambda = 2, 1, 0.1$ (`metalearn_edu.meta.line_tasks` holds them):
 
 # %%
-def make_tasks():
-    corners = torch.tensor([[-2.0, -1.0], [2.0, -1.0], [0.0, 2.5]])
-    steepness = [2.0, 1.0, 0.1]
-    tasks = []
-    for i, lam in enumerate(steepness):
-        a, b = corners[i], corners[(i + 1) % 3]
-        along = (b - a) / (b - a).norm()
-        normal = torch.tensor([-along[1], along[0]])
-        tasks.append((a, lam * torch.outer(normal, normal)))   # (a point on the line c_i, A_i = λ_i n_i n_iᵀ)
-    return tasks
+def show(point):
+    return "(" + ", ".join(f"{round(float(x), 2) + 0.0:.2f}" for x in point) + ")"   # + 0.0 turns −0.00 into 0.00
 
 
-def task_loss(params, task):
-    """½ (θ − c)ᵀ A (θ − c) for a 2-D parameter θ = params["theta"]."""
-    centre, curvature = task
-    d = params["theta"] - centre
-    return 0.5 * d @ curvature @ d
-
-
-tasks = make_tasks()
+tasks = line_tasks(steepness=(2.0, 1.0, 0.1))
+for i, task in enumerate(tasks):
+    print(f"task {i + 1}: c = {show(task.centre)}, n = {show(task.normal)}, λ = {task.steepness}")
 inner_lr, inner_steps = 0.4, 5
 
 # %% [markdown]
+# `line_task_loss(params, task)` computes $\tfrac12 (\theta - c)^\top A (\theta - c)$ for
+# $\theta$ = `params["theta"]`, so `adapt` and `reptile_step` run on it exactly as on a network.
 # Three ways to choose the initialisation, each run from the same start until it settles:
 # **joint training** (gradient descent on the average loss, i.e. Reptile with $k = 1$),
 # **Reptile** with $k = 5$ inner steps, and **MAML** (second order, 5 inner steps, Adam on θ).
 
 # %%
-def reptile(k, steps=2000, eps=0.2):
+def reptile(k, steps=1000, eps=0.2):
     params = {"theta": torch.tensor([3.0, -3.0])}
     path = [params["theta"].clone()]
     for _ in range(steps):
-        reptile_step(task_loss, params, [_Episode(t) for t in tasks], inner_lr, k, eps)
+        reptile_step(line_task_loss, params, tasks, inner_lr, k, eps)   # θ ← θ + ε (mean φ̃ − θ)
         path.append(params["theta"].clone())
     return torch.stack(path)
 
 
-class _Episode:
-    """The minimal episode `reptile_step` needs: a support set (here, the task itself)."""
-
-    def __init__(self, task):
-        self.support = self.query = task
-
-
-def maml(steps=300, lr=0.05):
+def maml(steps=300, lr=0.2):
     theta = torch.tensor([3.0, -3.0], requires_grad=True)
     opt = torch.optim.Adam([theta], lr=lr)
     path = [theta.detach().clone()]
     for _ in range(steps):
-        loss = sum(task_loss(adapt(task_loss, {"theta": theta}, t, inner_lr, inner_steps).params[-1], t)
+        # (1/n) Σ_i L_i(φ_i(θ)): the loss after k inner steps, differentiated through them
+        loss = sum(line_task_loss(adapt(line_task_loss, {"theta": theta}, t, inner_lr, inner_steps).params[-1], t)
                    for t in tasks) / len(tasks)
         opt.zero_grad()
         loss.backward()
@@ -137,61 +122,71 @@ def maml(steps=300, lr=0.05):
 paths = {"joint training (k = 1)": reptile(1), "Reptile (k = 5)": reptile(inner_steps), "MAML (k = 5)": maml()}
 
 # %% [markdown]
-# **Check:** with $k = 1$, Reptile's step is exactly $\varepsilon\alpha$ times the negative
-# gradient of the average loss, so its end point must be the minimiser of the average loss,
-# $\big(\sum_i A_i\big)^{-1}\sum_i A_i c_i$:
+# **Check against closed forms.** Because every loss is quadratic, $k$ SGD steps have a closed
+# form: $\phi_i = c_i + B_i(\theta - c_i)$ with $B_i = (I - \alpha A_i)^k$. Each method stops
+# where its update vanishes, which is a 2×2 linear system:
+#
+# | method | stops where | so θ* = |
+# |---|---|---|
+# | joint training | $\sum_i A_i(\theta - c_i) = 0$ | $(\sum_i A_i)^{-1}\sum_i A_i c_i$ |
+# | Reptile | $\frac1n\sum_i(\phi_i - \theta) = -\frac1n\sum_i (I - B_i)(\theta - c_i) = 0$ | $(\sum_i (I - B_i))^{-1}\sum_i (I - B_i) c_i$ |
+# | MAML | $\nabla_\theta \frac1n\sum_i \mathcal L_i(\phi_i) = \frac1n\sum_i B_i A_i B_i(\theta - c_i) = 0$ | $(\sum_i B_i A_i B_i)^{-1}\sum_i B_i A_i B_i c_i$ |
+#
+# `fixed_points` solves the three systems; the iterative runs above, which used only the
+# library's `reptile_step` and `adapt`, must end there:
 
 # %%
-A_sum = sum(A for _, A in tasks)
-joint_optimum = torch.linalg.solve(A_sum, sum(A @ c for c, A in tasks))
-assert torch.allclose(paths["joint training (k = 1)"][-1], joint_optimum, atol=1e-3)
-print("joint training converges to the average-loss minimiser:", joint_optimum.numpy().round(3))
+closed_form = fixed_points(tasks, inner_lr, inner_steps)
+for name, path in paths.items():
+    assert torch.allclose(path[-1], closed_form[name], atol=5e-3), name
+    print(f"{name:>24}: closed form θ* = {show(closed_form[name])}; the iterative run ended within 0.005 of it")
 
 # %% [markdown]
 # What matters for meta-learning is how well each initialisation does **after** $k$ steps on a
-# new task. The mean loss after 5 inner steps, over the eight tasks:
+# task. The mean loss after 5 inner steps, over the three tasks, from each method's θ*:
 
 # %%
-def loss_after_adaptation(theta):
-    return sum(task_loss(adapt(task_loss, {"theta": theta}, t, inner_lr, inner_steps).params[-1], t).item()
-               for t in tasks) / len(tasks)
-
-
-after = {name: loss_after_adaptation(path[-1]) for name, path in paths.items()}
+after = {name: loss_after_adaptation(theta, tasks, inner_lr, inner_steps) for name, theta in closed_form.items()}
 for name, value in after.items():
-    print(f"{name:>24}: end point {paths[name][-1].numpy().round(2)}, mean loss after 5 steps {value:.4f}")
-assert after["Reptile (k = 5)"] < after["joint training (k = 1)"]
-assert after["MAML (k = 5)"] < after["Reptile (k = 5)"]
+    print(f"{name:>24}: mean loss after 5 steps {value:.2g}")
+assert after["MAML (k = 5)"] < after["Reptile (k = 5)"] < after["joint training (k = 1)"]
 
 # %%
-fig = viz.NotebookFigure(figsize=(6.4, 6), layout="constrained")
-ax = fig.add_subplot()
-grid = torch.linspace(-4, 4, 161)
-X, Y = torch.meshgrid(grid, grid, indexing="xy")
-points = torch.stack([X, Y], -1)
-for (c, A), colour, lam in zip(tasks, viz.LINE_COLORS, (2.0, 1.0, 0.1)):
-    d = points - c
-    Z = 0.5 * torch.einsum("...i,ij,...j->...", d, A, d)
-    ax.contour(X, Y, Z, levels=[1e-4], colors=[colour], linewidths=2)   # the line where task i's loss is 0
-    ax.plot([], [], color=colour, lw=2, label=f"task with λ = {lam}")
-for (name, path), style in zip(paths.items(), ["--", "-", ":"]):
-    ax.plot(path[:, 0], path[:, 1], style, color="black", lw=1.5, label=name)
-    ax.plot(*path[-1], "kx", ms=9)
-ax.set(xlabel="θ₁", ylabel="θ₂", aspect="equal", xlim=(-4, 4), ylim=(-4, 4),
-       title="Three tasks (lines of zero loss) and where each method puts θ")
-ax.legend(loc="lower left", frameon=False)
-fig
+viz.plot_line_tasks([t.centre for t in tasks], [t.normal for t in tasks],
+                    [f"task {i + 1}, λ = {t.steepness:g}" for i, t in enumerate(tasks)], paths=paths,
+                    title="Three tasks (lines of zero loss) and where each method puts θ")
 
 # %% [markdown]
 # Joint training minimises the *average* loss, which the steep task dominates, so it settles
 # close to the steep task's line. But the steep task is the easy one to adapt to: five steps of
 # size 0.4 shrink its distance by $(1 - 0.4\cdot 2)^5 \approx 0.0003$, while the gentle task's
 # distance only shrinks by $(1 - 0.4 \cdot 0.1)^5 \approx 0.82$. What matters after adaptation is
-# being close to the *gentle* task's line. Reptile's fixed point weights each task by how far $k$
-# steps move it ($1 - (1-\alpha\lambda_i)^k$), so it sits between; MAML minimises the
-# post-adaptation loss itself and goes furthest towards the gentle line. The ordering of the
-# three numbers above is this argument, measured.
+# being close to the lines of the tasks that are *slow* to adapt to. Reptile's fixed point weights
+# each task by how far $k$ steps move it, $1 - (1-\alpha\lambda_i)^k$ (0.9997, 0.92 and 0.18 here),
+# so it moves only a little towards the gentle line. MAML weights each task by
+# $\lambda_i(1-\alpha\lambda_i)^{2k}$ — what is *left* after adaptation — which almost ignores the
+# steep task ($2\cdot 0.2^{10} \approx 2\times10^{-7}$) and puts θ on the corner where the middle and
+# the gentle lines meet: from there five steps also solve the steep task, and the loss after
+# adaptation is about $4\times 10^{-7}$, against 0.07 for Reptile and 0.10 for joint training.
 #
+# Both meta-learners beat joint training here, but only because the tasks differ in how fast SGD
+# solves them. Exercise 4.2 asks what happens when they do not.
+#
+# ## Try the sliders
+#
+# The panel redraws the three fixed points (closed forms, so it is instant) for any inner step
+# size $\alpha$, number of inner steps $k$ and steepnesses; each legend entry gives that method's
+# mean loss after $k$ steps. Things to try: $k = 1$ (Reptile lands on joint training; why?);
+# larger $k$ (Reptile moves away from joint training, and at $k = 20$ MAML's point jumps to the
+# other end of the gentle line: once $k$ steps also solve the middle task, every point of the
+# gentle line is almost equally good); $\alpha \ge 2/\lambda_{\max}$ (the panel explains why
+# there is no answer).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+line_tasks_playground()
+
+# %% [markdown]
 # ## 3. Accuracy: MAML vs first-order MAML vs Reptile on sinusoids
 #
 # The networks meta-trained for chapter 3 (two minutes each, same budget) on 100 test tasks:
@@ -243,11 +238,13 @@ fig
 #
 # * Reptile: run $k$ SGD steps per task, then move $\theta$ towards the adapted weights:
 #   $\theta \leftarrow \theta + \varepsilon(\bar{\tilde\phi} - \theta)$. No query set, no second derivatives.
-# * With $k = 1$ it is ordinary training on all tasks; with $k > 1$ it moves towards points from
-#   which a few SGD steps reach every task's low-loss region (the 2-D picture).
+# * With $k = 1$ it is ordinary training on all tasks; with $k > 1$ it weights each task by how
+#   far $k$ SGD steps move it, so it leans towards tasks that are slow to adapt to. MAML weights
+#   them by what is left after adaptation and leans much further (the 2-D picture, checked
+#   against closed forms). Neither gains anything when all tasks adapt equally fast.
 # * On sinusoids, for the same time budget: MAML > first-order MAML > Reptile ≫ pretrained.
-# * Second order costs memory linear in the inner steps and 2–3× the time of first-order
-#   methods on our encoder; that is why first-order methods dominate at scale.
+# * Second order costs memory linear in the inner steps and 1.6–3.3× the time of first-order
+#   methods on our encoder (measured); that is why first-order methods dominate at scale.
 #
 # ## Exercises
 #
@@ -261,12 +258,13 @@ def my_reptile_step(loss_fn, params, tasks, inner_lr, inner_steps, eps):
     return {n: p + eps * (sum(a[n] for a in adapted) / len(adapted) - p) for n, p in params.items()}
 
 
-check_reptile_update(my_reptile_step, task_loss, tasks)
+check_reptile_update(my_reptile_step, line_task_loss, tasks)
 
 # %% [markdown]
-# **4.2 (discussion)** In the 2-D picture, make the valleys isotropic (`weak=1.0`). Where do the
-# three methods end up now, and why? What does that say about when meta-learning an
-# initialisation can beat ordinary multi-task training?
+# **4.2 (discussion)** With the sliders (or `fixed_points(line_tasks((1.0, 1.0, 1.0)), 0.4, 5)`),
+# make the three tasks equally steep. Where do the three methods end up now, and why? Use the
+# weights in the table above. What does that say about when meta-learning an initialisation can
+# beat ordinary multi-task training?
 #
 # ## References
 #

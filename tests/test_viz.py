@@ -513,6 +513,22 @@ def test_plot_sinusoid_validates_inputs():
         viz.plot_sinusoid_panels([{**task, "colour": "red"}])
 
 
+def test_plot_line_tasks():
+    centres = [np.zeros(2), np.array([0.0, 1.0])]
+    normals = [np.array([0.0, 1.0]), np.array([1.0, 0.0])]
+    path = np.array([[3.0, 3.0], [1.0, 1.0], [0.0, 1.0]])
+    fig = viz.plot_line_tasks(centres, normals, ["flat", "upright"], points={"far": [9.0, 0.0]},
+                              paths={"descent": path})
+    (ax,) = _panels(fig)
+    assert _labelled(ax)
+    assert _legend_texts(fig) == ["flat", "upright", "descent", "far"]
+    assert "outside the view: far at (9.0, 0.0)" in ax.get_title()
+    assert ax.get_xlim() == (-4.0, 4.0)
+    _png(fig)
+    with pytest.raises(ValueError, match="centres, normals and labels differ in length"):
+        viz.plot_line_tasks(centres, normals, ["one"])
+
+
 def test_plot_cost():
     rows = []
     for method, time, memory in (("second-order", 10, 50), ("first-order", 5, 5), ("Reptile", 4, 4)):

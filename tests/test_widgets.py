@@ -89,6 +89,26 @@ def test_sinusoid_playground(sine_models):
     assert isinstance(panel.last, Figure) and panel.last is not before
 
 
+def test_line_tasks_playground_marks_fixed_points_and_explains_divergence():
+    from metalearn_edu.meta.line_tasks import line_tasks, maml_fixed_point
+    from metalearn_edu.widgets import line_tasks_playground, render_line_tasks
+
+    fig = render_line_tasks(0.4, 5, 2.0, 1.0, 0.1)
+    (ax,) = fig.axes
+    markers = [line for line in ax.get_lines() if line.get_marker() not in ("None", None, "")]
+    assert len(markers) == 3 and "MAML (k = 5)" in markers[2].get_label()
+    maml = maml_fixed_point(line_tasks((2.0, 1.0, 0.1)), 0.4, 5)
+    assert markers[2].get_xydata()[0] == pytest.approx(maml.tolist(), abs=1e-6)
+
+    panel = line_tasks_playground()
+    assert isinstance(panel.last, Figure)
+    panel.controls["inner_lr"].value = 1.0          # 1.0 × λ1 = 2: SGD on task 1 diverges
+    assert isinstance(panel.last, str) and "inner_lr=1" in panel.last and "diverges" in panel.last
+    panel.controls["inner_lr"].value = 0.4
+    panel.controls["inner_steps"].value = 10
+    assert isinstance(panel.last, Figure) and "k = 10" in panel.last.axes[0].get_title()
+
+
 def test_missing_sinusoid_models_is_a_clear_error(tmp_path):
     from metalearn_edu.widgets import load_sinusoid_models
 

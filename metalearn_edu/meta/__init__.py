@@ -12,6 +12,8 @@ the model is never mutated except by an outer (optimiser or Reptile) step.
 * `text`: the held-out text task suites, the test protocol (`evaluate_text_adaptation`)
   and the bag-of-words baseline.
 * `objective`: `SMLMTObjective`, the meta-loss term of hybrid MLM + SMLMT pretraining.
+* `line_tasks`: chapter 4's two-dimensional tasks, with the closed-form points where joint
+  training, Reptile and MAML converge.
 """
 
 from .baselines import ProtoNet, evaluate_protonet, finetune, multitask_pretrain, protonet_train, squared_distances
