@@ -30,8 +30,9 @@
 # **How to use the notebooks.** Run cells top to bottom (Shift-Enter). Every chapter states its
 # learning goals, derives each idea with an equation next to the line that implements it, checks
 # the implementation (an `assert` that fails if the algorithm is wrong), draws pictures, and ends
-# with exercises. Solutions are in collapsed cells: try first, then expand. Each exercise has a
-# `check_...` function that tells you what, if anything, is wrong.
+# with exercises. Solutions are in collapsed cells: try first, then expand. Each coding exercise
+# has a `check_...` function that tells you what, if anything, is wrong; the others are questions
+# to discuss or experiments to run.
 #
 # **Goals of this chapter:** check your set-up, meet the corpus, and learn how presets decide how
 # long things take on your machine.
@@ -106,8 +107,9 @@ for s in sentences[1:5]:
 print(f"  … {len(sentences)} sentences in all")
 
 # %% [markdown]
-# How long are the articles? A Transformer reads a fixed number of tokens at once (512 for BERT,
-# 128 in our pretraining), so the length distribution decides how we cut the text:
+# How long are the articles? A Transformer reads a fixed number of tokens at once (512 for BERT;
+# `preset.seq_len` in our pretraining: 64 in the `ci` preset, 128 otherwise), so the length
+# distribution decides how we cut the text:
 
 # %%
 from metalearn_edu.data import load_tokenizer
@@ -159,7 +161,9 @@ longest = max(lengths, key=lambda k: sum(lengths[k]) / len(lengths[k]))
 check_longest_topic(longest, lengths)
 
 # %% [markdown]
-# **0.2** Set `METALEARN_PRESET=ci`, restart the kernel and rerun the first cells. What changes?
+# **0.2** Stop Jupyter, start it again with a different preset (e.g. `METALEARN_PRESET=cpu jupyter lab`)
+# and rerun the first cells. What changes, and what would you expect to take longer in the later
+# chapters?
 #
 # ## References
 #
