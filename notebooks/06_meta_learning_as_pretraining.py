@@ -189,7 +189,7 @@ fig
 #   makes the meta-objective reward exactly what the test protocol measures (class means that
 #   separate), together with an MLM start that is already past the bag-of-words plateau.
 # * **The hybrid keeps the language model and gets the gain.** With λ = 0.5 the held-out MLM loss
-#   stayed at 4.47 (+0.02) while BBC accuracy rose to 0.689 (1-shot) and 0.878 (5-shot), the best of
+#   stayed at 4.46 (+0.02) while BBC accuracy rose to 0.689 (1-shot) and 0.878 (5-shot), the best of
 #   all runs, and held-out SMLMT to 0.354 / 0.487, as high as pure SMLMT. λ = 0.25 sits between
 #   (MLM 4.46, BBC 0.665 / 0.866). That is Bansal et al.'s argument for the hybrid, measured here:
 #   the MLM term anchors the language model while the meta term shapes the features for adaptation.

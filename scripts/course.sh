@@ -39,7 +39,7 @@ install_torch() {
   fi
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
     log "GPU found: installing torch with CUDA from PyPI"
-    "$PY" -m pip install "torch>=2.2"
+    "$PY" -m pip install "${METALEARN_TORCH:-torch>=2.2}"
     return
   fi
   # No GPU: never pull the multi-GB CUDA build. A CPU wheel on local disk (pip's find-links,

@@ -92,6 +92,8 @@ def test_bad_tasks_are_clear_errors():
         line_tasks((1.0, 2.0))
     with pytest.raises(ValueError, match=r"steepness\[1\]=-1.0: each task's steepness λ must be > 0"):
         line_tasks((1.0, -1.0, 1.0))
+    with pytest.raises(ValueError, match="tasks is empty"):
+        joint_fixed_point([])
     parallel = line_tasks((1.0, 1.0), corners=((0.0, 0.0), (1.0, 0.0)))   # both sides on the same line
     with pytest.raises(ValueError, match="singular"):
         joint_fixed_point(parallel)

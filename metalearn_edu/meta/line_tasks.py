@@ -105,6 +105,8 @@ def adaptation_matrix(task: LineTask, inner_lr: float, inner_steps: int) -> Tens
 
 def _solve(weights: list[Tensor], tasks: Sequence[LineTask]) -> Tensor:
     """The θ (2,) with Σ_i W_i (θ − c_i) = 0, solved in float64 (weights can span ten orders of magnitude)."""
+    if not tasks:
+        raise ValueError("tasks is empty; give at least one LineTask")
     weights = [w.double() for w in weights]
     total = sum(weights)
     if float(torch.linalg.cond(total)) > 1e12:
