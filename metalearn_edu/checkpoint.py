@@ -16,14 +16,20 @@ A checkpoint is one ``torch.save`` file holding a plain dict. By convention its 
 ============== ==================================================================
 
 Only ``model`` is needed by most readers; every key is optional. `save_checkpoint`
-adds two keys of its own: ``format`` (currently 1) and ``library_version``.
+adds three keys of its own: ``format`` (currently 2), ``library_version`` and ``sha256``.
 
-Two guarantees:
+Three guarantees:
 
 * **Atomic saves.** The file is written to a temporary file in the same directory,
   flushed to disk, then renamed over the target with `os.replace`, which is atomic on
   POSIX and Windows. A crash (or Ctrl-C) during a save leaves the previous checkpoint
-  intact and no temporary file behind.
+  intact. A temporary file can only survive a process that is killed outright
+  (``kill -9``, a power cut); its name carries the writer's process id, and the next save
+  of the same target deletes those whose writer is gone.
+* **Integrity.** ``sha256`` is a digest of everything else in the file (every tensor's
+  dtype, shape and bytes, every other value's repr); `load_checkpoint` recomputes it and
+  refuses a file whose contents changed since it was written (a flipped bit in the weights
+  otherwise loads silently). Files of format 1 (no digest) still load.
 * **Safe loads.** `load_checkpoint` uses ``torch.load(..., weights_only=True)``, which
   refuses to run arbitrary pickled code. It can read tensors, numbers, strings,
   ``None``, ``torch.Size``/``dtype``/``device`` and lists, tuples, sets and dicts of
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 import os
 import tempfile
 import warnings
@@ -43,9 +50,7 @@ from typing import Any, Mapping
 
 import torch
 
-CHECKPOINT_FORMAT = 1  # bump when the layout changes incompatibly
-
-
+CHECKPOINT_FORMAT = 2  # bump when the layout changes incompatibly (2: adds the sha256 digest)
 
 class _Missing:
     """Marks a config field that one side does not have."""
@@ -79,6 +84,42 @@ class CheckpointMismatchError(ValueError):
 
 class NotACheckpointError(ValueError):
     """The file exists but is not a metalearn-edu checkpoint."""
+
+
+class CorruptCheckpointError(NotACheckpointError):
+    """The file's contents no longer match the digest stored when it was saved."""
+
+
+def payload_digest(state: Any) -> str:
+    """SHA-256 of a checkpoint's contents: every tensor's dtype, shape and bytes, every other value's repr.
+
+    Dict order is part of the digest (it survives `torch.save` / `torch.load`); set members are sorted.
+    """
+    h = hashlib.sha256()
+    _feed(h, state)
+    return h.hexdigest()
+
+
+def _feed(h: "hashlib._Hash", obj: Any) -> None:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        h.update(f"tensor {t.dtype} {tuple(t.shape)}:".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, dict):
+        h.update(b"{")
+        for key, value in obj.items():
+            _feed(h, key)
+            _feed(h, value)
+        h.update(b"}")
+    elif isinstance(obj, (list, tuple)) and not isinstance(obj, torch.Size):
+        h.update(b"[" if isinstance(obj, list) else b"(")
+        for value in obj:
+            _feed(h, value)
+        h.update(b"]")
+    elif isinstance(obj, set):
+        h.update(repr(sorted(repr(v) for v in obj)).encode())
+    else:
+        h.update(f"{type(obj).__name__}:{obj!r};".encode())
 
 
 def library_version() -> str:
@@ -155,9 +196,12 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
     path = Path(path)
     payload = {**state, "library_version": library_version(), "format": CHECKPOINT_FORMAT}
     check_weights_only_loadable(payload)
+    payload["sha256"] = payload_digest(payload)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     mode = _file_mode(path)
-    tmp = tempfile.NamedTemporaryFile(delete=False, dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = tempfile.NamedTemporaryFile(delete=False, dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+                                      suffix=".tmp")
     try:
         with tmp:
             torch.save(payload, tmp)
@@ -170,6 +214,33 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
         raise
     _fsync_directory(path.parent)
     return path
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of earlier saves of `path` whose writing process no longer exists.
+
+    Temporaries are named ``.<name>.<pid>.<random>.tmp``; one whose process is alive (a save in
+    progress) is left alone. Returns the files deleted.
+    """
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and _process_exists(int(pid)):
+            continue
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. no permission to signal it: it exists
+        return True
+    return True
 
 
 def _file_mode(path: Path) -> int:
@@ -211,11 +282,12 @@ def load_checkpoint(
             checkpoint loads anywhere); passed to `torch.load`.
 
     Returns:
-        The checkpoint dict, including ``format`` and ``library_version``.
+        The checkpoint dict, including ``format`` and ``library_version`` (the digest is checked and dropped).
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
         NotACheckpointError: if the file is not a metalearn-edu checkpoint.
+        CorruptCheckpointError: if its contents changed since it was saved.
         CheckpointMismatchError: if the stored config differs from ``expected_config``.
     """
     path = Path(path)
@@ -238,6 +310,14 @@ def load_checkpoint(
             f"{path} has format {state['format']} but this library reads formats up to {CHECKPOINT_FORMAT}; "
             f"it was written by metalearn-edu {state.get('library_version', 'unknown')}, so upgrade the library"
         )
+    if state["format"] >= 2:
+        stored = state.pop("sha256", None)
+        if stored is None or payload_digest(state) != stored:
+            raise CorruptCheckpointError(
+                f"{path} is corrupted: its contents do not match the SHA-256 digest stored when it was saved "
+                "(a changed byte in the weights, or a truncated copy); restore it from a copy or delete it and "
+                "train again"
+            )
     if expected_config is not None:
         differences = config_differences(state.get("config"), expected_config)
         if differences:

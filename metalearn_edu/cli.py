@@ -18,12 +18,38 @@ import json
 import sys
 from pathlib import Path
 
-# Pretraining defaults per run preset (model size comes from config.PRESETS).
-PRETRAIN_DEFAULTS = {
-    "ci": dict(steps=60, lr=2e-3, warmup_steps=10, eval_every=30, time_budget_s=None),
-    "cpu": dict(steps=4000, lr=2e-3, warmup_steps=200, eval_every=250, time_budget_s=None),
-    "gpu": dict(steps=20000, lr=1e-3, warmup_steps=1000, eval_every=1000, time_budget_s=None),
-}
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line on stderr (exit status 2), not the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _typed(check, **bounds):
+    """An argparse ``type=`` that validates with `metalearn_edu.checks` (the message names the range)."""
+    def parse(text: str):
+        from .checks import check_int, check_number
+
+        try:
+            value = int(text) if check is int else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if check is int else 'a number'}") from None
+        try:
+            return check_int("value", value, **bounds) if check is int else check_number("value", value, **bounds)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err).replace("value=", "", 1)) from None
+    parse.__name__ = "integer" if check is int else "number"
+    return parse
+
+
+POSITIVE_INT = _typed(int, minimum=1)
+NON_NEGATIVE_INT = _typed(int, minimum=0)
+ANY_INT = _typed(int, minimum=None)
+POSITIVE = _typed(float, low=0.0, low_open=True)
+NON_NEGATIVE = _typed(float, low=0.0)
+PROBABILITY = _typed(float, low=0.0, high=1.0, high_open=True)
+FRACTION = _typed(float, low=0.0, high=1.0)  # [0, 1]
+MASK_RATE = _typed(float, low=0.0, high=1.0, low_open=True)  # (0, 1]
 
 
 def _pretrain_parser(sub) -> None:
@@ -34,44 +60,53 @@ def _pretrain_parser(sub) -> None:
     p.add_argument("--no-resume", action="store_true", help="start over even if --out has a checkpoint")
     p.add_argument("--model-size", default=None, help="nano | micro | tiny | mini | small | medium")
     p.add_argument("--post-ln", action="store_true", help="post-LN as in BERT (default: pre-LN, easier to train)")
-    p.add_argument("--seq-len", type=int, default=None, help="tokens per packed training block")
-    p.add_argument("--max-len", type=int, default=None,
+    p.add_argument("--seq-len", type=_typed(int, minimum=8), default=None,
+                   help="tokens per packed training block (≥ 8; default: the preset's)")
+    p.add_argument("--max-len", type=POSITIVE_INT, default=None,
                    help="rows of the position table (default: --seq-len); larger lets a later run use longer blocks")
     p.add_argument("--init-from", default=None,
                    help="start from the weights of an exported model (e.g. a short-block first phase)")
-    p.add_argument("--batch-size", type=int, default=None, help="global batch (sequences per step)")
-    p.add_argument("--grad-accum", type=int, default=1)
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--warmup-steps", type=int, default=None)
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--attn-dropout", type=float, default=0.0,
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=None, help="global batch (sequences per step)")
+    p.add_argument("--grad-accum", type=POSITIVE_INT, default=1)
+    p.add_argument("--steps", type=POSITIVE_INT, default=None, help="optimizer steps (default: the preset's)")
+    p.add_argument("--lr", type=POSITIVE, default=None, help="peak learning rate, > 0 (default: the preset's)")
+    p.add_argument("--warmup-steps", type=NON_NEGATIVE_INT, default=None)
+    p.add_argument("--weight-decay", type=NON_NEGATIVE, default=0.01)
+    p.add_argument("--dropout", type=PROBABILITY, default=0.1)
+    p.add_argument("--attn-dropout", type=PROBABILITY, default=0.0,
                    help="dropout on attention weights (default 0: it forces the slow attention path on CPU)")
     p.add_argument("--pos-init", default="normal", help="normal (BERT) | sinusoidal (learned, sinusoid start)")
-    p.add_argument("--mask-prob", type=float, default=0.15)
+    p.add_argument("--mask-prob", type=MASK_RATE, default=0.15)
     p.add_argument("--whole-word", action="store_true", help="whole-word masking")
     p.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
-    p.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds of training")
-    p.add_argument("--eval-every", type=int, default=None)
-    p.add_argument("--checkpoint-every", type=int, default=250)
-    p.add_argument("--eval-blocks", type=int, default=256, help="held-out blocks used for evaluation")
+    p.add_argument("--time-budget", type=POSITIVE, default=None, help="stop after this many seconds of training")
+    p.add_argument("--eval-every", type=POSITIVE_INT, default=None)
+    p.add_argument("--checkpoint-every", type=POSITIVE_INT, default=250)
+    p.add_argument("--eval-blocks", type=POSITIVE_INT, default=256, help="held-out blocks used for evaluation")
     p.add_argument("--tokenizer", default=None, help="tokenizer dir or 'minilm' (default: the shipped one)")
     p.add_argument("--text", default=None, help="train on a local .txt/.csv/.jsonl file or folder instead of BBC")
     p.add_argument("--device", default=None, help="cpu | cuda | mps (default: best available)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=POSITIVE_INT, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--seed", type=ANY_INT, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     m = p.add_argument_group("meta-learning objectives (--objective smlmt | hybrid)")
     m.add_argument("--objective", default="mlm", help="mlm | smlmt (first-order MAML on SMLMT tasks) | hybrid")
-    m.add_argument("--meta-weight", type=float, default=0.5,
+    m.add_argument("--meta-weight", type=FRACTION, default=0.5,
                    help="λ in (1 − λ)·MLM + λ·SMLMT for --objective hybrid, in [0, 1] (default 0.5)")
-    m.add_argument("--n-way", type=int, default=5, help="words per SMLMT episode")
-    m.add_argument("--k-shot", type=int, default=5, help="support sentences per word")
-    m.add_argument("--meta-batch", type=int, default=4, help="SMLMT episodes per step")
-    m.add_argument("--inner-lr", type=float, default=0.05)
-    m.add_argument("--inner-steps", type=int, default=3)
+    m.add_argument("--n-way", type=_typed(int, minimum=2), default=5, help="words per SMLMT episode")
+    m.add_argument("--k-shot", type=POSITIVE_INT, default=5, help="support sentences per word")
+    m.add_argument("--meta-batch", type=POSITIVE_INT, default=4, help="SMLMT episodes per step")
+    m.add_argument("--inner-lr", type=NON_NEGATIVE, default=0.05)
+    m.add_argument("--inner-steps", type=NON_NEGATIVE_INT, default=3)
     m.add_argument("--second-order", action="store_true", help="full second-order MAML (slower)")
+
+
+def _option(option: str, value, load, *args, **kwargs):
+    """Call `load`; turn a failure into a ValueError that names the command-line option."""
+    try:
+        return load(*args, **kwargs)
+    except (OSError, ValueError, TypeError, ModuleNotFoundError) as err:
+        raise ValueError(f"{option} {value}: {err}") from err
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
@@ -82,27 +117,26 @@ def run_pretrain(args: argparse.Namespace) -> int:
     from .data import bbc_splits, load_local, load_tokenizer, make_splits, split_sentences
     from .masking import MaskingConfig, MaskingVocab
     from .model import BertEncoder
-    from .pretrain import PretrainConfig, init_distributed_from_env, pack_blocks, pretrain
+    from .pretrain import PretrainConfig, pack_blocks, pretrain
     from .pretrained import export_model
-    from .runtime import pick_device
+    from .runtime import init_distributed_from_env, pick_device
 
-    if args.threads:
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
     rank, world, dist_device = init_distributed_from_env()
     preset = get_preset(args.preset)
-    defaults = PRETRAIN_DEFAULTS[preset.name]
-    device = dist_device or pick_device(args.device)
-    tokenizer = load_tokenizer(args.tokenizer)
+    device = dist_device or _option("--device", args.device, pick_device, args.device)
+    tokenizer = _option("--tokenizer", args.tokenizer, load_tokenizer, args.tokenizer)
 
     # 1) data: packed blocks from the training split, held-out blocks from the validation split
     if args.text:
-        docs = load_local(args.text)
+        docs = _option("--text", args.text, load_local, args.text)
         ids = make_splits(docs, seed=args.seed)
         by_id = {d.doc_id: d for d in docs}
         splits = {name: [by_id[i] for i in members] for name, members in ids.items()}
     else:
         splits = bbc_splits()
-    seq_len = args.seq_len or preset.seq_len
+    seq_len = args.seq_len if args.seq_len is not None else preset.seq_len
     train_blocks = pack_blocks([d.text for d in splits["train"]], tokenizer, seq_len)
     eval_blocks = pack_blocks([d.text for d in splits["val"]], tokenizer, seq_len)[: args.eval_blocks]
 
@@ -111,11 +145,10 @@ def run_pretrain(args: argparse.Namespace) -> int:
     if args.init_from:
         from .pretrained import load_pretrained
 
-        model, _, _ = load_pretrained(args.init_from, with_tokenizer=False)
-        if model.cfg.vocab_size != len(tokenizer) or model.cfg.max_len < seq_len:
-            raise ValueError(f"--init-from model has vocab_size={model.cfg.vocab_size} and max_len={model.cfg.max_len}; "
+        start, _, _ = _option("--init-from", args.init_from, load_pretrained, args.init_from, with_tokenizer=False)
+        if start.cfg.vocab_size != len(tokenizer) or start.cfg.max_len < seq_len:
+            raise ValueError(f"--init-from model has vocab_size={start.cfg.vocab_size} and max_len={start.cfg.max_len}; "
                              f"this run needs vocab_size={len(tokenizer)} and max_len >= {seq_len}")
-        start = model
         model = BertEncoder(start.cfg.replace(dropout=args.dropout, attn_dropout=args.attn_dropout))
         model.load_state_dict(start.state_dict())  # same weights; this run's dropout
         model = model.to(device)
@@ -124,15 +157,17 @@ def run_pretrain(args: argparse.Namespace) -> int:
                                  max_len=args.max_len or seq_len, pre_ln=not args.post_ln, dropout=args.dropout,
                                  attn_dropout=args.attn_dropout, pos_init=args.pos_init)
         model = BertEncoder(cfg_model).to(device)
+
+    def given(value, default):
+        return default if value is None else value
+
     cfg = PretrainConfig(
-        steps=args.steps or defaults["steps"], batch_size=args.batch_size or preset.batch_size,
-        grad_accum=args.grad_accum, lr=args.lr or defaults["lr"],
-        warmup_steps=args.warmup_steps if args.warmup_steps is not None else defaults["warmup_steps"],
-        weight_decay=args.weight_decay, precision=args.precision,
-        masking=MaskingConfig(mask_prob=args.mask_prob, whole_word=args.whole_word),
-        eval_every=args.eval_every or defaults["eval_every"], checkpoint_every=args.checkpoint_every,
-        time_budget_s=args.time_budget or defaults["time_budget_s"], seed=args.seed,
-        objective=args.objective, meta_weight=args.meta_weight,
+        steps=given(args.steps, preset.cli_pretrain_steps), batch_size=given(args.batch_size, preset.batch_size),
+        grad_accum=args.grad_accum, lr=given(args.lr, preset.lr),
+        warmup_steps=given(args.warmup_steps, preset.warmup_steps), weight_decay=args.weight_decay,
+        precision=args.precision, masking=MaskingConfig(mask_prob=args.mask_prob, whole_word=args.whole_word),
+        eval_every=given(args.eval_every, preset.eval_every), checkpoint_every=args.checkpoint_every,
+        time_budget_s=args.time_budget, seed=args.seed, objective=args.objective, meta_weight=args.meta_weight,
     )
     meta_objective = _meta_objective(args, splits, tokenizer, model.cfg.max_len) if cfg.mix > 0 else None
     if rank == 0:
@@ -140,9 +175,13 @@ def run_pretrain(args: argparse.Namespace) -> int:
               f"{train_blocks.shape[0]} train blocks × {seq_len} tokens | {cfg.steps} steps × {cfg.batch_size}",
               flush=True)
     tokenizer_ref = args.tokenizer or "shipped"
-    history = pretrain(model, train_blocks, eval_blocks, MaskingVocab.from_tokenizer(tokenizer), cfg,
-                       out_dir=args.out, tokenizer_ref=tokenizer_ref, progress=not args.quiet,
-                       meta_objective=meta_objective)
+    try:
+        history = pretrain(model, train_blocks, eval_blocks, MaskingVocab.from_tokenizer(tokenizer), cfg,
+                           out_dir=args.out, resume=not args.no_resume, tokenizer_ref=tokenizer_ref,
+                           progress=not args.quiet, meta_objective=meta_objective)
+    except FloatingPointError as err:
+        raise ValueError(f"training diverged: {err} (lower --lr, now {cfg.lr:g}, or raise --warmup-steps, "
+                         f"now {cfg.warmup_steps})") from err
     if rank != 0:
         return 0
 
@@ -197,9 +236,10 @@ def run_course(args: argparse.Namespace) -> int:
 
 
 def _interrupt_on_signals() -> dict:
-    """Make SIGTERM (and SIGINT, even in a background job) save a checkpoint like Ctrl-C does.
+    """Make SIGTERM (and SIGINT, even in a background job) stop set-up like Ctrl-C does.
 
-    Returns the previous handlers, for `main` to restore.
+    Training itself defers these signals to the end of the current step (`pretrain`). Returns the
+    previous handlers, for `main` to restore.
     """
     import signal
     import threading
@@ -216,26 +256,37 @@ def _interrupt_on_signals() -> dict:
     return previous
 
 
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="metalearn-edu", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from .pretrain import TrainingInterrupted
+
+    parser = _Parser(prog="metalearn-edu", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     _pretrain_parser(sub)
     c = sub.add_parser("course", help="execute every notebook, in order, headless")
     c.add_argument("--out", default="runs/course", help="where executed copies go (default runs/course)")
     c.add_argument("--preset", default=None, help="ci | cpu | gpu")
-    c.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
-    args = parser.parse_args(argv)
+    c.add_argument("--timeout", type=POSITIVE_INT, default=1800, help="seconds per cell")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or a bad option (2, already printed)
+        return int(exit_.code or 0)
     previous_handlers = _interrupt_on_signals()
     try:
         if args.command == "pretrain":
             return run_pretrain(args)
         return run_course(args)
-    except KeyboardInterrupt:
-        print("interrupted (a checkpoint was saved; run the same command again to resume)", file=sys.stderr)
+    except TrainingInterrupted as stop:
+        print(f"metalearn-edu: {_one_line(stop)}", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, ModuleNotFoundError) as err:
-        print(f"metalearn-edu: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("metalearn-edu: interrupted before training started; no checkpoint was saved", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, ModuleNotFoundError) as err:
+        print(f"metalearn-edu: error: {_one_line(err)}", file=sys.stderr)
         return 2
     finally:
         import signal

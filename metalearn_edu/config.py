@@ -16,20 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from .checks import check_int, check_number, check_probability
+
 PRESET_ENV_VAR = "METALEARN_PRESET"
-
-
-def _check_positive(name: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}={value!r} is not allowed; it must be a positive integer")
-
-
-def _check_probability(name: str, value: float) -> None:
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"{name}={value!r} is not allowed; it must lie in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -59,15 +51,17 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_len", "n_segments", "n_labels"):
-            _check_positive(name, getattr(self, name))
+            check_int(name, getattr(self, name))
         if self.d_model % self.n_heads != 0:
             divisors = [h for h in range(1, min(self.d_model, 64) + 1) if self.d_model % h == 0]
             raise ValueError(
                 f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}; "
                 f"choose n_heads from {divisors} or change d_model"
             )
-        _check_probability("dropout", self.dropout)
-        _check_probability("attn_dropout", self.attn_dropout)
+        check_probability("dropout", self.dropout)
+        check_probability("attn_dropout", self.attn_dropout)
+        check_number("layer_norm_eps", self.layer_norm_eps, low=0.0, low_open=True)
+        check_number("init_std", self.init_std, low=0.0)
         if self.pos_init not in ("normal", "sinusoidal"):
             raise ValueError(f"pos_init={self.pos_init!r} is not allowed; use 'normal' or 'sinusoidal'")
         if self.activation not in ("gelu", "gelu_tanh", "relu"):
@@ -134,19 +128,22 @@ class Preset:
     pretrain_steps: int  # steps of a live pretraining run in a notebook
     meta_steps: int  # outer steps of a live meta-training run in a notebook
     eval_episodes: int  # test episodes for few-shot evaluation
+    cli_pretrain_steps: int  # steps of a full `metalearn-edu pretrain` run (its default --steps)
+    lr: float  # peak learning rate of `metalearn-edu pretrain` (its default --lr)
+    warmup_steps: int  # its default --warmup-steps
+    eval_every: int  # its default --eval-every
     notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 PRESETS: dict[str, Preset] = {
-    "ci": Preset("ci", model_size="nano", seq_len=64, batch_size=16, pretrain_steps=60,
-                 meta_steps=200, eval_episodes=100,
+    "ci": Preset("ci", model_size="nano", seq_len=64, batch_size=16, pretrain_steps=60, meta_steps=200,
+                 eval_episodes=100, cli_pretrain_steps=60, lr=2e-3, warmup_steps=10, eval_every=30,
                  notes="a couple of minutes per notebook on a 2-core CPU; used by nbval in CI"),
-    "cpu": Preset("cpu", model_size="micro", seq_len=128, batch_size=32, pretrain_steps=400,
-                  meta_steps=2000, eval_episodes=600,
+    "cpu": Preset("cpu", model_size="micro", seq_len=128, batch_size=32, pretrain_steps=400, meta_steps=2000,
+                  eval_episodes=600, cli_pretrain_steps=4000, lr=2e-3, warmup_steps=200, eval_every=250,
                   notes="what a student on a laptop gets"),
-    "gpu": Preset("gpu", model_size="mini", seq_len=128, batch_size=128, pretrain_steps=5000,
-                  meta_steps=20000, eval_episodes=1000,
+    "gpu": Preset("gpu", model_size="mini", seq_len=128, batch_size=128, pretrain_steps=5000, meta_steps=20000,
+                  eval_episodes=1000, cli_pretrain_steps=20000, lr=1e-3, warmup_steps=1000, eval_every=1000,
                   notes="chosen automatically when CUDA is present"),
 }
 

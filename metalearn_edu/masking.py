@@ -41,6 +41,8 @@ from typing import Any
 
 import torch
 
+from .checks import check_number
+
 IGNORE_INDEX = -100  # label value that cross_entropy ignores
 
 
@@ -64,12 +66,11 @@ class MaskingConfig:
     whole_word: bool = False  # select whole words (a token plus its '##' pieces) together
 
     def __post_init__(self) -> None:
-        if not 0.0 < float(self.mask_prob) <= 1.0:
-            raise ValueError(f"mask_prob={self.mask_prob!r} is not allowed; it must lie in (0, 1]")
-        for name in ("mask_token_frac", "random_token_frac"):
-            value = float(getattr(self, name))
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; it must lie in [0, 1]")
+        check_number("mask_prob", self.mask_prob, low=0.0, high=1.0, low_open=True)
+        check_number("mask_token_frac", self.mask_token_frac, low=0.0, high=1.0)
+        check_number("random_token_frac", self.random_token_frac, low=0.0, high=1.0)
+        if not isinstance(self.whole_word, bool):
+            raise ValueError(f"whole_word={self.whole_word!r} is not allowed; it must be True or False")
         total = float(self.mask_token_frac) + float(self.random_token_frac)
         if total > 1.0 + 1e-9:
             raise ValueError(

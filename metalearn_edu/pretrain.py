@@ -4,13 +4,17 @@ The loop in `pretrain` is deliberately plain PyTorch:
 
     for step in range(start, steps):
         batch  = packed blocks chosen by (seed, step)          # data order is a function of the step
-        masked = mask_tokens(batch, generator=seed ⊕ step)     # fresh 80/10/10 masking every step
+        masked = mask_tokens(batch, generator=(seed, step))    # fresh 80/10/10 masking every step
         loss   = Σ CE(logits at masked positions) / #masked   # vocabulary projection only where needed
         loss.backward(); clip; AdamW step; LR schedule step
+        evaluate and save when due; stop here if Ctrl-C / SIGTERM was pressed
 
-Because the batch and the masking of step s depend only on (seed, s), and the
-checkpoint stores the optimizer, scheduler and RNG state, a run resumed from a
-checkpoint reproduces the uninterrupted run's losses exactly on CPU.
+Because the batch and the masking of step s depend only on (seed, s), and the checkpoint stores
+the optimizer, scheduler and RNG state, a run resumed from a checkpoint reproduces the
+uninterrupted run's losses exactly on CPU. Checkpoints are only ever taken *between* steps: a
+signal during a step (data, forward, backward, optimizer), an evaluation or a save is noted and
+honoured once that work is complete (`metalearn_edu.runtime.deferred_interrupts`); a second
+signal stops at once without saving, and the last checkpoint on disk is then where a rerun resumes.
 
 Under ``torchrun --nproc_per_node=N`` the same function trains with
 DistributedDataParallel: every process masks the same global batch, keeps its
@@ -24,7 +28,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,13 +40,19 @@ from torch import Tensor
 from . import analysis
 from .checkpoint import (CheckpointMismatchError, config_differences, load_checkpoint, restore_rng_state, rng_state,
                          save_checkpoint)
+from .checks import check_int, check_number
 from .config import ModelConfig
 from .masking import IGNORE_INDEX, MaskingConfig, MaskingVocab, mask_tokens
 from .model import BertEncoder
-from .runtime import best_autocast_dtype
+from .runtime import (PRECISIONS, all_reduce_sum, any_process, autocast, deferred_interrupts, derived_generator,
+                      dist_info, init_distributed_from_env, precision_dtype)
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+__all__ = ["CHECKPOINT_NAME", "History", "PretrainConfig", "TrainingInterrupted", "batch_indices", "evaluate_mlm",
+           "init_distributed_from_env", "lr_factor", "make_optimizer", "mlm_logits", "pack_blocks", "pretrain",
+           "step_generator"]
+
 OBJECTIVES = ("mlm", "smlmt", "hybrid")
+CHECKPOINT_NAME = "checkpoint.pt"
 
 
 @dataclass(frozen=True)
@@ -70,27 +79,29 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "grad_accum", "eval_every", "checkpoint_every"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}={v!r} is not allowed; it must be a positive integer")
+            check_int(name, getattr(self, name))
         if self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size={self.batch_size} must be divisible by grad_accum={self.grad_accum}")
-        if not self.lr > 0:
-            raise ValueError(f"lr={self.lr} is not allowed; it must be > 0")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps={self.warmup_steps} must be >= 0")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"min_lr_ratio={self.min_lr_ratio} must lie in [0, 1]")
+        check_number("lr", self.lr, low=0.0, low_open=True)
+        check_int("warmup_steps", self.warmup_steps, minimum=0)
+        check_number("min_lr_ratio", self.min_lr_ratio, low=0.0, high=1.0)
+        check_number("weight_decay", self.weight_decay, low=0.0)
+        check_number("grad_clip", self.grad_clip, low=0.0, hint=" (0 disables clipping)")
+        if len(self.betas) != 2:
+            raise ValueError(f"betas={self.betas!r} is not allowed; give two numbers in [0, 1)")
+        for b in self.betas:
+            check_number("betas", b, low=0.0, high=1.0, high_open=True)
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision={self.precision!r}; choose one of {PRECISIONS}")
-        if self.time_budget_s is not None and self.time_budget_s <= 0:
-            raise ValueError(f"time_budget_s={self.time_budget_s} must be > 0 (or None for no limit)")
+            raise ValueError(f"precision={self.precision!r} is not allowed; choose one of {PRECISIONS}")
+        if not isinstance(self.masking, MaskingConfig):
+            raise ValueError(f"masking must be a MaskingConfig, got {type(self.masking).__name__}")
+        if self.time_budget_s is not None:
+            check_number("time_budget_s", self.time_budget_s, low=0.0, low_open=True, hint=" (or None for no limit)")
+        check_int("seed", self.seed, minimum=None)
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective={self.objective!r} is not allowed; choose one of {OBJECTIVES}")
-        if isinstance(self.meta_weight, bool) or not isinstance(self.meta_weight, (int, float)) \
-                or not 0.0 <= self.meta_weight <= 1.0:
-            raise ValueError(f"meta_weight={self.meta_weight!r} is not allowed; the mixing weight λ must lie in "
-                             "[0, 1] (0 = MLM only, 1 = SMLMT meta-loss only)")
+        check_number("meta_weight", self.meta_weight, low=0.0, high=1.0,
+                     hint=" (the mixing weight λ: 0 = MLM only, 1 = SMLMT meta-loss only)")
 
     @property
     def mix(self) -> float:
@@ -123,8 +134,8 @@ def pack_blocks(texts: Sequence[str], tokenizer: Any, seq_len: int) -> Tensor:
     Returns:
         (N, seq_len) long tensor.
     """
-    if seq_len < 8:
-        raise ValueError(f"seq_len={seq_len} is too short; use at least 8 tokens per block")
+    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 8:
+        raise ValueError(f"seq_len={seq_len!r} is too short; use at least 8 tokens per block")
     if len(texts) == 0:
         raise ValueError("texts is empty; pass at least one document to pack")
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
@@ -148,13 +159,13 @@ def batch_indices(n_blocks: int, batch_size: int, step: int, seed: int) -> Tenso
         raise ValueError(f"batch_size={batch_size} exceeds the {n_blocks} training blocks; lower batch_size")
     per_epoch = n_blocks // batch_size
     epoch, i = divmod(step, per_epoch)
-    perm = torch.randperm(n_blocks, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    perm = torch.randperm(n_blocks, generator=derived_generator(seed, epoch, "batch-order"))
     return perm[i * batch_size:(i + 1) * batch_size]
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:
     """The masking RNG of one step."""
-    return torch.Generator().manual_seed((seed + 1) * 7_919_993 + step)
+    return derived_generator(seed, step, "masking")
 
 
 def lr_factor(step: int, cfg: PretrainConfig) -> float:
@@ -203,6 +214,24 @@ class History:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: list(v) for k, v in d.items() if k in known})
 
+    def record_step(self, step: int, elapsed: float, tokens: int, losses: "StepLosses", lr: float) -> None:
+        self.step.append(step)
+        self.time.append(elapsed)
+        self.tokens.append(tokens)
+        self.train_loss.append(losses.train)
+        self.mlm_loss.append(losses.mlm)
+        self.meta_loss.append(losses.meta)
+        self.lr.append(lr)
+
+    def record_eval(self, step: int, elapsed: float, metrics: dict[str, float]) -> None:
+        self.eval_step.append(step)
+        self.eval_time.append(elapsed)
+        self.eval_loss.append(metrics["loss"])
+        self.eval_perplexity.append(metrics["perplexity"])
+        self.eval_top1.append(metrics["top1"])
+        self.eval_top5.append(metrics["top5"])
+        self.unigram_loss.append(metrics["unigram_loss"])
+
     def last_eval(self) -> dict[str, float]:
         if not self.eval_step:
             return {}
@@ -214,26 +243,13 @@ class History:
 # Loss and evaluation
 # ---------------------------------------------------------------------------------------
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for a `PretrainConfig.precision` on `device` (None: fp32)."""
-    if precision == "auto":
-        return best_autocast_dtype(device)
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError(f"precision='fp16' needs CUDA; on {device.type} use 'bf16' or 'fp32'")
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None):
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    """The autocast dtype for a `PretrainConfig.precision` on `device` (None: fp32); see `runtime.precision_dtype`."""
+    return precision_dtype(precision, device)
 
 
 def mlm_logits(model: torch.nn.Module, input_ids: Tensor, labels: Tensor,
                attention_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Vocabulary logits at the masked positions only.
-
-    Also runs the last block only at those positions (``masked_positions_only``): the
-    loss never sees the other positions' outputs, so this is the same loss for less work.
+    """Vocabulary logits at the masked positions only (`BertEncoder.masked_lm_logits`).
 
     Returns:
         logits (N, V) in fp32 and their targets (N,), N = number of labels != -100.
@@ -260,25 +276,27 @@ def evaluate_mlm(model: BertEncoder, blocks: Tensor, vocab: MaskingVocab, unigra
         model at the masked tokens, unigram_loss on the same tokens, and n_targets.
     """
     device = next(model.parameters()).device
-    dtype = autocast_dtype(precision, device)
+    dtype = precision_dtype(precision, device)
     was_training = model.training
     model.eval()
     gen = torch.Generator().manual_seed(seed)
     total = top1 = top5 = n = 0.0
     uni = 0.0
     log_uni = unigram_log_probs.to(device)
-    for start in range(0, blocks.shape[0], batch_size):
-        masked = mask_tokens(blocks[start:start + batch_size], vocab, masking, generator=gen)
-        ids, labels = masked.input_ids.to(device), masked.labels.to(device)
-        with _autocast(device, dtype):
-            logits, targets = mlm_logits(model, ids, labels)
-        total += F.cross_entropy(logits, targets, reduction="sum").item()
-        best5 = logits.topk(5, dim=-1).indices  # (N, 5)
-        top1 += (best5[:, 0] == targets).sum().item()
-        top5 += (best5 == targets[:, None]).any(-1).sum().item()
-        uni += -log_uni[targets].sum().item()
-        n += targets.numel()
-    model.train(was_training)
+    try:
+        for start in range(0, blocks.shape[0], batch_size):
+            masked = mask_tokens(blocks[start:start + batch_size], vocab, masking, generator=gen)
+            ids, labels = masked.input_ids.to(device), masked.labels.to(device)
+            with autocast(device, dtype):
+                logits, targets = mlm_logits(model, ids, labels)
+            total += F.cross_entropy(logits, targets, reduction="sum").item()
+            best5 = logits.topk(5, dim=-1).indices  # (N, 5)
+            top1 += (best5[:, 0] == targets).sum().item()
+            top5 += (best5 == targets[:, None]).any(-1).sum().item()
+            uni += -log_uni[targets].sum().item()
+            n += targets.numel()
+    finally:
+        model.train(was_training)
     if n == 0:
         raise ValueError("no token was masked in the evaluation blocks; pass more blocks")
     loss = total / n
@@ -287,51 +305,171 @@ def evaluate_mlm(model: BertEncoder, blocks: Tensor, vocab: MaskingVocab, unigra
 
 
 # ---------------------------------------------------------------------------------------
-# Distributed helpers
+# One training step, in named pieces
 # ---------------------------------------------------------------------------------------
-def _dist_info() -> tuple[int, int]:
-    """(rank, world_size); (0, 1) outside torchrun."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
+@dataclass
+class StepLosses:
+    """The losses of one step: the objective (1 − λ)·MLM + λ·meta and its two terms (NaN when unused)."""
+
+    train: float
+    mlm: float
+    meta: float
 
 
-def init_distributed_from_env() -> tuple[int, int, torch.device | None]:
-    """Start the process group when launched by torchrun (WORLD_SIZE > 1).
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped `pretrain`; `checkpoint` is the file a rerun resumes from (or None)."""
+
+    def __init__(self, message: str, step: int, checkpoint: Path | None):
+        super().__init__(message)
+        self.step, self.checkpoint = step, checkpoint
+
+
+@dataclass
+class _Run:
+    """The mutable state of a `pretrain` call: everything a step, an evaluation or a save touches."""
+
+    model: BertEncoder
+    train_model: torch.nn.Module  # the model, or its DistributedDataParallel wrapper
+    cfg: PretrainConfig
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: Any  # a GradScaler for fp16, else None
+    dtype: torch.dtype | None
+    device: torch.device
+    history: History
+    step: int
+    tokens_seen: int
+    t0: float  # perf_counter() at the (virtual) start of the run, so resumed runs continue the clock
+    checkpoint: Path | None
+    tokenizer_ref: str
+    saved_step: int = -1
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def save(self) -> None:
+        """Write the checkpoint (rank 0, when there is a run directory) and ``history.json`` beside it."""
+        if self.checkpoint is None or dist_info()[0] != 0 or self.saved_step == self.step:
+            return
+        save_checkpoint(self.checkpoint, {
+            "model": self.model.state_dict(), "config": self.model.cfg.to_dict(),
+            "pretrain_config": self.cfg.to_dict(), "step": self.step, "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "rng": rng_state(), "tokenizer": self.tokenizer_ref,
+            "history": self.history.to_dict()})
+        (self.checkpoint.parent / "history.json").write_text(json.dumps(self.history.to_dict()))
+        self.saved_step = self.step
+
+
+def _check_setup(model: BertEncoder, train_blocks: Tensor, vocab: MaskingVocab, cfg: PretrainConfig, world: int,
+                 meta_objective: Any | None) -> None:
+    if cfg.batch_size % (world * cfg.grad_accum):
+        raise ValueError(f"batch_size={cfg.batch_size} must be divisible by world_size × grad_accum = "
+                         f"{world} × {cfg.grad_accum}")
+    if vocab.vocab_size > model.cfg.vocab_size:
+        raise ValueError(f"the tokenizer has {vocab.vocab_size} ids but the model's vocab_size is "
+                         f"{model.cfg.vocab_size}; build the model with vocab_size={vocab.vocab_size}")
+    if train_blocks.shape[1] > model.cfg.max_len:
+        raise ValueError(f"blocks have seq_len={train_blocks.shape[1]} > the model's max_len={model.cfg.max_len}")
+    if cfg.mix > 0 and meta_objective is None:
+        raise ValueError(f"objective={cfg.objective!r} needs meta_objective (e.g. metalearn_edu.meta.SMLMTObjective)")
+    if cfg.mix > 0 and world > 1:
+        raise ValueError(f"objective={cfg.objective!r} runs on one process; use torchrun only for objective='mlm'")
+
+
+def _resume(run: _Run, log: Callable[[str], None] | None) -> None:
+    """Load model, optimizer, scheduler, RNG and history from ``run.checkpoint`` into `run`."""
+    state = load_checkpoint(run.checkpoint, map_location=run.device)
+    # Compare as ModelConfigs, so a field added to the library later (at its default) is no mismatch.
+    differences = config_differences(ModelConfig.from_dict(state["config"]).to_dict(), run.model.cfg.to_dict())
+    if differences:
+        raise CheckpointMismatchError(differences, run.checkpoint)
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    restore_rng_state(state["rng"])
+    run.history = History.from_dict(state["history"])
+    run.step = run.saved_step = state["step"]
+    run.tokens_seen = run.history.tokens[-1] if run.history.tokens else 0
+    run.t0 = time.perf_counter() - (run.history.time[-1] if run.history.time else 0.0)
+    if log and dist_info()[0] == 0:
+        log(f"resumed from {run.checkpoint} at step {run.step}")
+
+
+def mlm_backward(run: _Run, train_blocks: Tensor, vocab: MaskingVocab, weight: float) -> tuple[float, int]:
+    """Backpropagate `weight` × the MLM loss of step ``run.step`` into the ``.grad`` of the model.
+
+    1) the global batch of this step, masked identically on every process; 2) each process takes
+    its rows, in ``grad_accum`` micro-batches; 3) the loss is normalised by the *global* number of
+    masked tokens (× world size, because DDP averages gradients over processes).
 
     Returns:
-        (rank, world_size, device): gloo on CPU, NCCL with one GPU per process.
+        (summed cross-entropy over all processes' masked tokens, global number of masked tokens).
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, None
-    if not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend=backend)
-    rank = torch.distributed.get_rank()
-    device = None
-    if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        device = torch.device("cuda", local)
-    return rank, world, device
+    cfg = run.cfg
+    rank, world = dist_info()
+    idx = batch_indices(train_blocks.shape[0], cfg.batch_size, run.step, cfg.seed)
+    masked = mask_tokens(train_blocks[idx], vocab, cfg.masking, generator=step_generator(cfg.seed, run.step))
+    n_masked = int((masked.labels != IGNORE_INDEX).sum())
+    mine = slice(rank, None, world)
+    ids, labels = masked.input_ids[mine].to(run.device), masked.labels[mine].to(run.device)
+    micro = cfg.batch_size // (world * cfg.grad_accum)
+    ce_total = 0.0
+    for a in range(cfg.grad_accum):
+        rows = slice(a * micro, (a + 1) * micro)
+        sync = a == cfg.grad_accum - 1 or world == 1
+        with (contextlib.nullcontext() if sync else run.train_model.no_sync()), autocast(run.device, run.dtype):
+            logits, targets = mlm_logits(run.train_model, ids[rows], labels[rows])
+            ce_sum = F.cross_entropy(logits, targets, reduction="sum")
+            loss = ce_sum * (world * weight / max(n_masked, 1))
+        (run.scaler.scale(loss) if run.scaler else loss).backward()
+        ce_total += ce_sum.item()
+    return all_reduce_sum(ce_total, run.device), n_masked
+
+
+def optimizer_step(run: _Run) -> float:
+    """Unscale (fp16), clip, step AdamW and the schedule; return the learning rate this step used."""
+    if run.scaler:
+        run.scaler.unscale_(run.optimizer)
+    if run.cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.grad_clip)
+    if run.scaler:
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+    else:
+        run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    lr = run.scheduler.get_last_lr()[0]
+    run.scheduler.step()
+    return lr
+
+
+def train_step(run: _Run, train_blocks: Tensor, vocab: MaskingVocab, meta_objective: Any | None) -> StepLosses:
+    """One optimizer step on (1 − λ)·MLM + λ·meta; advances ``run.step`` and ``run.tokens_seen``."""
+    mix = run.cfg.mix
+    mlm_loss = meta_loss = math.nan
+    if mix < 1:
+        ce_sum, n_masked = mlm_backward(run, train_blocks, vocab, weight=1.0 - mix)
+        mlm_loss = ce_sum / max(n_masked, 1)
+        run.tokens_seen += run.cfg.batch_size * train_blocks.shape[1]
+    if mix > 0:
+        # λ × the SMLMT meta-gradient, in fp32 (× the fp16 loss scale, which unscale_ divides out again)
+        weight = mix * (run.scaler.get_scale() if run.scaler else 1.0)
+        meta_loss, meta_tokens = meta_objective.backward(run.model, run.step, weight=weight)
+        run.tokens_seen += meta_tokens
+    lr = optimizer_step(run)
+    run.step += 1
+    train = (0.0 if mix == 1 else (1 - mix) * mlm_loss) + (0.0 if mix == 0 else mix * meta_loss)
+    if not math.isfinite(train):
+        raise FloatingPointError(f"the training loss became {train} at step {run.step} with lr={lr:.3g}; "
+                                 "lower lr or raise warmup_steps")
+    run.history.record_step(run.step, run.elapsed, run.tokens_seen, StepLosses(train, mlm_loss, meta_loss), lr)
+    return StepLosses(train, mlm_loss, meta_loss)
 
 
 # ---------------------------------------------------------------------------------------
 # The loop
 # ---------------------------------------------------------------------------------------
-CHECKPOINT_NAME = "checkpoint.pt"
-
-
-def _train_state(model, optimizer, scheduler, step, cfg, history, tokenizer_ref):
-    """Everything a resumed run needs (masking RNGs are per step, so only torch's global RNG is stored)."""
-    return {
-        "model": model.state_dict(), "config": model.cfg.to_dict(), "pretrain_config": cfg.to_dict(),
-        "step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "rng": rng_state(), "tokenizer": tokenizer_ref, "history": history.to_dict(),
-    }
-
-
 def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, vocab: MaskingVocab,
              cfg: PretrainConfig = PretrainConfig(), out_dir: str | Path | None = None,
              resume: bool = True, tokenizer_ref: str = "", progress: bool = True,
@@ -360,172 +498,94 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
     Returns:
         The `History` (also saved as JSON in `out_dir`).
 
-    Ctrl-C saves a checkpoint before the KeyboardInterrupt propagates.
+    Raises:
+        TrainingInterrupted: after Ctrl-C or SIGTERM. The first signal lets the current step (and
+            an evaluation or save in progress) finish, saves a checkpoint and then raises; a
+            second signal raises at once without saving. Rerunning resumes exactly.
+        FloatingPointError: when the training loss stops being finite.
     """
-    rank, world = _dist_info()
+    rank, world = dist_info()
     device = next(model.parameters()).device
-    dtype = autocast_dtype(cfg.precision, device)
-    if cfg.batch_size % (world * cfg.grad_accum):
-        raise ValueError(f"batch_size={cfg.batch_size} must be divisible by world_size × grad_accum = "
-                         f"{world} × {cfg.grad_accum}")
-    if vocab.vocab_size > model.cfg.vocab_size:
-        raise ValueError(f"the tokenizer has {vocab.vocab_size} ids but the model's vocab_size is "
-                         f"{model.cfg.vocab_size}; build the model with vocab_size={vocab.vocab_size}")
-    if train_blocks.shape[1] > model.cfg.max_len:
-        raise ValueError(f"blocks have seq_len={train_blocks.shape[1]} > the model's max_len={model.cfg.max_len}")
-    mix = cfg.mix
-    if mix > 0 and meta_objective is None:
-        raise ValueError(f"objective={cfg.objective!r} needs meta_objective (e.g. metalearn_edu.meta.SMLMTObjective)")
-    if mix > 0 and world > 1:
-        raise ValueError(f"objective={cfg.objective!r} runs on one process; use torchrun only for objective='mlm'")
-
+    _check_setup(model, train_blocks, vocab, cfg, world, meta_objective)
+    dtype = precision_dtype(cfg.precision, device)
     optimizer = make_optimizer(model, cfg)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    history = History()
-    start_step, time_offset = 0, 0.0
-
-    ckpt_path = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
-    if ckpt_path is not None and resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path, map_location=device)
-        # Compare as ModelConfigs, so a field added to the library later (at its default) is no mismatch.
-        stored = ModelConfig.from_dict(state["config"]).to_dict()
-        differences = config_differences(stored, model.cfg.to_dict())
-        if differences:
-            raise CheckpointMismatchError(differences, ckpt_path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        restore_rng_state(state["rng"])
-        history = History.from_dict(state["history"])
-        start_step = state["step"]
-        time_offset = history.time[-1] if history.time else 0.0
-        if log and rank == 0:
-            log(f"resumed from {ckpt_path} at step {start_step}")
-    tokens_seen = history.tokens[-1] if history.tokens else 0
-
-    counts = analysis.count_tokens(train_blocks, vocab.vocab_size, ignore_ids=vocab.special_ids)  # never targets
-    log_uni = analysis.unigram_log_probs(counts)
-
-    train_model = model
-    if world > 1:
-        train_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=True)  # the classification head gets no gradient in MLM training
-
-    def save(step: int) -> None:
-        if ckpt_path is None or rank != 0:
-            return
-        save_checkpoint(ckpt_path, _train_state(model, optimizer, scheduler, step, cfg, history, tokenizer_ref))
-        (ckpt_path.parent / "history.json").write_text(json.dumps(history.to_dict()))
-
-    def run_eval(step: int, elapsed: float) -> None:
-        metrics = evaluate_mlm(model, eval_blocks, vocab, log_uni, cfg.masking, eval_batch_size,
-                               precision=cfg.precision)
-        history.eval_step.append(step)
-        history.eval_time.append(elapsed)
-        history.eval_loss.append(metrics["loss"])
-        history.eval_perplexity.append(metrics["perplexity"])
-        history.eval_top1.append(metrics["top1"])
-        history.eval_top5.append(metrics["top5"])
-        history.unigram_loss.append(metrics["unigram_loss"])
-        if log and rank == 0:
-            log(f"step {step:>6}  eval loss {metrics['loss']:.3f}  (unigram {metrics['unigram_loss']:.3f})  "
-                f"top-1 {metrics['top1']:.3f}  top-5 {metrics['top5']:.3f}")
-
-    bar = None
-    if progress and rank == 0:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.steps, initial=start_step, desc="MLM pretraining", unit="step")
-
-    micro = cfg.batch_size // (world * cfg.grad_accum)  # rows per micro-batch on this process
+    train_model = model if world == 1 else torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=True)  # the classification head gets no gradient in MLM training
+    run = _Run(model, train_model, cfg, optimizer,
+               torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg)),
+               torch.amp.GradScaler("cuda") if dtype == torch.float16 else None, dtype, device, History(), 0, 0,
+               time.perf_counter(), Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None, tokenizer_ref)
+    if run.checkpoint is not None and resume and run.checkpoint.exists():
+        _resume(run, log)
+    log_uni = analysis.unigram_log_probs(  # the baseline's probabilities; special ids are never targets
+        analysis.count_tokens(train_blocks, vocab.vocab_size, ignore_ids=vocab.special_ids))
+    say = log if log and rank == 0 else (lambda message: None)
+    bar = _progress_bar(cfg.steps, run.step) if progress and rank == 0 else None
     model.train()
-    t0 = time.perf_counter() - time_offset
-    step = start_step
     try:
-        while step < cfg.steps:
-            loss_sum, n_masked = 0.0, 0
-            if mix < 1:
-                # 1) the global batch of this step, masked identically on every process
-                idx = batch_indices(train_blocks.shape[0], cfg.batch_size, step, cfg.seed)
-                masked = mask_tokens(train_blocks[idx], vocab, cfg.masking, generator=step_generator(cfg.seed, step))
-                n_masked = int((masked.labels != IGNORE_INDEX).sum())
-                mine = slice(rank, None, world)  # this process's rows
-                ids, labels = masked.input_ids[mine].to(device), masked.labels[mine].to(device)
-                # 2) forward/backward per micro-batch; loss normalised by the global masked count
-                for a in range(cfg.grad_accum):
-                    rows = slice(a * micro, (a + 1) * micro)
-                    sync = a == cfg.grad_accum - 1 or world == 1
-                    ctx = contextlib.nullcontext() if sync else train_model.no_sync()
-                    with ctx, _autocast(device, dtype):
-                        logits, targets = mlm_logits(train_model, ids[rows], labels[rows])
-                        ce_sum = F.cross_entropy(logits, targets, reduction="sum")
-                        # DDP averages gradients over processes, hence × world; the hybrid weighs by 1 − λ
-                        loss = ce_sum * (world * (1.0 - mix) / max(n_masked, 1))
-                    (scaler.scale(loss) if scaler else loss).backward()
-                    loss_sum += ce_sum.item()
-                tokens_seen += cfg.batch_size * train_blocks.shape[1]
-            meta_loss = float("nan")
-            if mix > 0:
-                # 2b) the meta-learning term: λ × the SMLMT meta-gradient, in fp32 (× the fp16 loss
-                # scale, which unscale_ divides out again, like the MLM term's)
-                weight = mix * (scaler.get_scale() if scaler else 1.0)
-                meta_loss, meta_tokens = meta_objective.backward(model, step, weight=weight)  # unweighted loss
-                tokens_seen += meta_tokens
-            # 3) clip, step, schedule
-            if scaler:
-                scaler.unscale_(optimizer)
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            if scaler:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            lr_now = scheduler.get_last_lr()[0]
-            scheduler.step()
-            step += 1
-            if world > 1:
-                t = torch.tensor([loss_sum], dtype=torch.float64, device=device)
-                torch.distributed.all_reduce(t)
-                loss_sum = t.item()
-            mlm_loss = loss_sum / max(n_masked, 1) if mix < 1 else float("nan")
-            train_loss = (0.0 if mix == 1 else (1 - mix) * mlm_loss) + (0.0 if mix == 0 else mix * meta_loss)
-            if not math.isfinite(train_loss):
-                raise FloatingPointError(f"the training loss became {train_loss} at step {step} with lr={lr_now:.3g}; "
-                                         "lower lr or raise warmup_steps")
-            elapsed = time.perf_counter() - t0
-            history.step.append(step)
-            history.time.append(elapsed)
-            history.tokens.append(tokens_seen)
-            history.train_loss.append(train_loss)
-            history.mlm_loss.append(mlm_loss)
-            history.meta_loss.append(meta_loss)
-            history.lr.append(lr_now)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{train_loss:.3f}")
-            out_of_time = cfg.time_budget_s is not None and elapsed >= cfg.time_budget_s
-            if out_of_time and start_step == 0 and step == 1:
-                raise ValueError(f"time_budget_s={cfg.time_budget_s:g} is too small to take one step (the first "
-                                 f"step took {elapsed:.1f} s); give a budget of at least a few steps")
-            if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
-                run_eval(step, elapsed)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time:
-                save(step)
-            if out_of_time:
-                if log and rank == 0:
-                    log(f"time budget of {cfg.time_budget_s:.0f} s reached at step {step}")
-                break
-    except KeyboardInterrupt:
-        if log and rank == 0 and ckpt_path is not None:
-            log(f"interrupted: saving a checkpoint at step {step} to {ckpt_path}")
-        save(step)
-        raise
+        with deferred_interrupts() as interrupt:
+            try:
+                _loop(run, train_blocks, eval_blocks, vocab, log_uni, eval_batch_size, meta_objective, bar, say,
+                      interrupt)
+            except KeyboardInterrupt as err:  # a second signal, or one we could not defer: no save mid-step
+                if isinstance(err, TrainingInterrupted):
+                    raise
+                where = f"the last checkpoint ({run.checkpoint}, step {run.saved_step})" if run.saved_step >= 0 \
+                    else "no checkpoint"
+                raise TrainingInterrupted(f"stopped at once during step {run.step + 1}; a rerun resumes from "
+                                          f"{where}", run.step, run.checkpoint if run.saved_step >= 0 else None) from err
     finally:
         if bar is not None:
             bar.close()
     model.eval()
-    return history
+    return run.history
+
+
+def _loop(run: _Run, train_blocks: Tensor, eval_blocks: Tensor, vocab: MaskingVocab, log_uni: Tensor,
+          eval_batch_size: int, meta_objective: Any | None, bar: Any, say: Callable[[str], None],
+          interrupt: Any) -> None:
+    """Steps until the end, the time budget or a signal; evaluations and saves at step boundaries."""
+    cfg, start_step = run.cfg, run.step
+    if run.step >= cfg.steps and (not run.history.eval_step or run.history.eval_step[-1] != run.step):
+        _evaluate(run, eval_blocks, vocab, log_uni, eval_batch_size, say)  # a final evaluation that was cut short
+        run.save()
+    while run.step < cfg.steps:
+        losses = train_step(run, train_blocks, vocab, meta_objective)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses.train:.3f}")
+        out_of_time = cfg.time_budget_s is not None and run.elapsed >= cfg.time_budget_s
+        if out_of_time and start_step == 0 and run.step == 1:
+            raise ValueError(f"time_budget_s={cfg.time_budget_s:g} is too small to take one step (the first "
+                             f"step took {run.elapsed:.1f} s); give a budget of at least a few steps")
+        last = run.step == cfg.steps or out_of_time
+        if run.step % cfg.eval_every == 0 or last:
+            _evaluate(run, eval_blocks, vocab, log_uni, eval_batch_size, say)
+        if run.step % cfg.checkpoint_every == 0 or last:
+            run.save()
+        if any_process(interrupt.requested, run.device):
+            run.save()
+            saved = f"saved a checkpoint at step {run.step} to {run.checkpoint}" if run.checkpoint else \
+                "no run directory was given, so nothing was saved"
+            say(f"interrupted: {saved}")
+            raise TrainingInterrupted(f"interrupted after step {run.step}: {saved}; run the same command again "
+                                      "to resume", run.step, run.checkpoint)
+        if out_of_time:
+            say(f"time budget of {cfg.time_budget_s:.0f} s reached at step {run.step}")
+            break
+
+
+def _evaluate(run: _Run, eval_blocks: Tensor, vocab: MaskingVocab, log_uni: Tensor, batch_size: int,
+              say: Callable[[str], None]) -> None:
+    metrics = evaluate_mlm(run.model, eval_blocks, vocab, log_uni, run.cfg.masking, batch_size,
+                           precision=run.cfg.precision)
+    run.history.record_eval(run.step, run.elapsed, metrics)
+    say(f"step {run.step:>6}  eval loss {metrics['loss']:.3f}  (unigram {metrics['unigram_loss']:.3f})  "
+        f"top-1 {metrics['top1']:.3f}  top-5 {metrics['top5']:.3f}")
+
+
+def _progress_bar(total: int, initial: int) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="MLM pretraining", unit="step")

@@ -80,7 +80,7 @@ def test_round_trip_restores_training_exactly(tmp_path):
     train_steps(model, optimizer, scheduler, generator, n=2)
 
     state = load_checkpoint(path, expected_config=CONFIG)
-    assert state["format"] == 1 and isinstance(state["library_version"], str)
+    assert state["format"] == ckpt_module.CHECKPOINT_FORMAT == 2 and "sha256" not in state and isinstance(state["library_version"], str)
     assert state["step"] == 3 and state["tokenizer"].endswith("MiniLM-L6-v2")
     assert state["history"] == {"step": [1, 2, 3], "loss": [2.5, 2.1, 1.9]}
     assert state["extra"]["shape"] == torch.Size([2, 3]) and state["extra"]["dtype"] is torch.float32

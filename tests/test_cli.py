@@ -44,7 +44,7 @@ def test_hybrid_objective_from_the_command_line(tmp_path, capsys):
     (["--preset", "ci", "--model-size", "giant"], "unknown model size 'giant'"),
     (["--preset", "ci", "--precision", "fp8"], "precision='fp8'"),
     (["--preset", "ci", "--text", "/nonexistent/corpus.txt"], "corpus.txt"),
-    (["--preset", "ci", "--objective", "hybrid", "--meta-weight", "1.5"], "meta_weight=1.5 is not allowed"),
+    (["--preset", "ci", "--objective", "hybrid", "--meta-weight", "1.5"], "--meta-weight: 1.5 is not allowed"),
     (["--preset", "ci", "--objective", "maml"], "objective='maml' is not allowed"),
     (["--preset", "ci", "--objective", "smlmt", "--n-way", "100000"], "n_way=100000 words are needed"),
 ])

@@ -85,13 +85,32 @@ def _with_dropout(model, p=0.1):
     return model
 
 
-def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path):
-    cfg = PretrainConfig(steps=6, batch_size=8, **FAST)
+def test_an_undeferred_interrupt_saves_nothing_mid_step_and_resume_is_still_exact(tmp_path):
+    """A KeyboardInterrupt raised inside a step (a second Ctrl-C) stops at once; the rerun resumes
+    from the last checkpoint taken between steps and still reproduces the uninterrupted run."""
+    import metalearn_edu.pretrain as pt
+
+    cfg = PretrainConfig(steps=6, batch_size=8, checkpoint_every=2, **FAST)
     model, blocks, vocab = synthetic_setup()
     full = pretrain(_with_dropout(model), blocks, blocks[:8], vocab, cfg, progress=False, log=None)
 
+    original = pt.step_generator
+
+    def interrupting(seed, step):
+        if step == 3:  # inside the fourth step, after a checkpoint at step 2
+            raise KeyboardInterrupt
+        return original(seed, step)
+
     model_b, blocks, vocab = synthetic_setup()
-    _interrupt_after(_with_dropout(model_b), blocks, vocab, cfg, tmp_path, stop_at=3)
+    pt.step_generator = interrupting
+    try:
+        with pytest.raises(pt.TrainingInterrupted, match="step 2") as stopped:
+            pretrain(_with_dropout(model_b), blocks, blocks[:8], vocab, cfg, out_dir=tmp_path, progress=False,
+                     log=None)
+    finally:
+        pt.step_generator = original
+    assert stopped.value.checkpoint == tmp_path / "checkpoint.pt"
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 2
     model_c, blocks, vocab = synthetic_setup()  # a fresh process would start like this
     resumed = pretrain(_with_dropout(model_c), blocks, blocks[:8], vocab, cfg, out_dir=tmp_path, progress=False,
                        log=None)
@@ -99,27 +118,6 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path):
     assert resumed.train_loss == full.train_loss  # exactly, not approximately
     for (n, p), q in zip(model.named_parameters(), model_c.parameters()):
         assert torch.equal(p, q), n
-
-
-def _interrupt_after(model, blocks, vocab, cfg, run_dir, stop_at):
-    """Run `pretrain` and press Ctrl-C (raise KeyboardInterrupt) once `stop_at` steps are done."""
-    import metalearn_edu.pretrain as pt
-
-    original = pt.step_generator
-
-    def interrupting(seed, step):
-        if step == stop_at:
-            raise KeyboardInterrupt
-        return original(seed, step)
-
-    pt.step_generator = interrupting
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            pretrain(model, blocks, blocks[:8], vocab, cfg, out_dir=run_dir, progress=False, log=None)
-    finally:
-        pt.step_generator = original
-    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
-    assert state["step"] == stop_at  # Ctrl-C saved a checkpoint of the finished steps
 
 
 def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):

@@ -51,14 +51,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from ..checks import check_number
 from ..episodes import Episode
 from ..model import BertEncoder, EncoderOutput
 
 Params = dict[str, Tensor]
 LossFn = Callable[[Params, Any], Tensor]
 
-# A step whose support loss exceeds this many times the initial loss counts as diverged.
-DIVERGENCE_FACTOR = 1e6
+# A loss counts as diverged when it is not finite, or when it is both DIVERGENCE_RATIO times and
+# DIVERGENCE_MARGIN above the support loss at θ. Both conditions are needed: a ratio alone fires on a
+# legitimately tiny start (one support point fitted exactly), a margin alone depends on the loss's
+# units; a cross-entropy that climbs from 1.6 to 2,800 nats, or an MSE that reaches 1e18, fails both.
+DIVERGENCE_RATIO = 100.0
+DIVERGENCE_MARGIN = 100.0
 # The parameter names of the per-episode N-way head of `TextClassifierLoss`.
 EPISODE_HEAD_NAMES: tuple[str, str] = ("head.weight", "head.bias")
 
@@ -113,17 +118,29 @@ def _resolve_names(params: Params, adapt_names: Iterable[str] | None) -> list[st
 
 
 def _resolve_lrs(inner_lr: float | Mapping[str, Tensor | float], names: list[str]) -> dict[str, Tensor | float]:
+    """One learning rate per adapted name; every rate must be finite and ≥ 0 (floats and tensors alike)."""
     if isinstance(inner_lr, Mapping):
         missing = [n for n in names if n not in inner_lr]
         if missing:
             raise ValueError(f"inner_lr is a dict but has no learning rate for {missing[:3]}; give one per "
                              "adapted parameter (see learnable_inner_lrs) or pass a single float")
+        for n in names:
+            _check_rate(f"inner_lr[{n!r}]", inner_lr[n])
         return {n: inner_lr[n] for n in names}
-    if (isinstance(inner_lr, bool) or not isinstance(inner_lr, (int, float)) or not math.isfinite(inner_lr)
-            or inner_lr < 0):
-        raise ValueError(f"inner_lr={inner_lr!r} is not allowed; give a finite number ≥ 0 (e.g. 0.01) "
-                         "or a dict of per-parameter learning rates")
+    _check_rate("inner_lr", inner_lr, hint=" (e.g. 0.01) or a dict of per-parameter learning rates")
     return {n: float(inner_lr) for n in names}
+
+
+def _check_rate(name: str, rate: Any, hint: str = "") -> None:
+    """A learning rate: a finite number ≥ 0, or a tensor whose every element is."""
+    if isinstance(rate, Tensor) and rate.numel() != 1:
+        values = rate.detach()
+        if not bool(torch.isfinite(values).all()) or bool((values < 0).any()):
+            bad = values[~torch.isfinite(values) | (values < 0)].flatten()[0].item()
+            raise ValueError(f"{name} has the element {bad:g}, which is not allowed; every rate must be a finite "
+                             f"number ≥ 0{hint}")
+        return
+    check_number(name, rate, low=0.0, hint=hint)
 
 
 def _describe_lr(inner_lr: float | Mapping[str, Tensor | float]) -> str:
@@ -133,20 +150,44 @@ def _describe_lr(inner_lr: float | Mapping[str, Tensor | float]) -> str:
     return f"inner_lr={inner_lr:g}"
 
 
-def _check_loss(loss: Tensor, step: int, inner_steps: int, initial: float | None,
-                inner_lr: float | Mapping[str, Tensor | float]) -> float:
-    """The loss as a float; raise `InnerLoopDivergedError` if it is not finite or exploded."""
+def has_diverged(value: float, initial: float | None) -> bool:
+    """The divergence rule: `value` is not finite, or far above `initial` both relatively and absolutely.
+
+    `initial` is the support loss at θ (None when unknown, e.g. with no inner step: then only
+    non-finite values count). See `DIVERGENCE_RATIO` and `DIVERGENCE_MARGIN`.
+
+    Example:
+        >>> has_diverged(2786.0, 1.1), has_diverged(12.0, 0.001), has_diverged(float("nan"), None)
+        (True, False, True)
+    """
+    if not math.isfinite(value):
+        return True
+    if initial is None:
+        return False
+    return value > DIVERGENCE_RATIO * max(initial, 0.0) and value - initial > DIVERGENCE_MARGIN
+
+
+def check_loss(loss: Tensor, step: int, inner_steps: int, initial: float | None,
+               inner_lr: float | Mapping[str, Tensor | float], which: str = "support") -> float:
+    """The loss as a float; raise `InnerLoopDivergedError` if `has_diverged` says so.
+
+    Args:
+        loss: a scalar tensor (the support loss at φ_step, or the query loss at φ_K).
+        step, inner_steps: where in the inner loop it was measured (for the message).
+        initial: the support loss at θ.
+        inner_lr: the inner learning rate(s), named in the message.
+        which: ``"support"`` or ``"query"``.
+    """
     if not isinstance(loss, Tensor) or loss.numel() != 1:
         raise ValueError("loss_fn must return a scalar tensor")
     value = float(loss.detach())
-    limit = None if initial is None else DIVERGENCE_FACTOR * max(initial, 1e-6)
-    if not math.isfinite(value) or (limit is not None and value > limit):
+    if has_diverged(value, initial):
         smaller = (f"e.g. inner_lr={inner_lr / 10:g}" if not isinstance(inner_lr, Mapping)
                    else "e.g. a tenth of the current rates")
         raise InnerLoopDivergedError(
-            f"the inner loop diverged after {step} of {inner_steps} inner steps: the support loss is {value:.4g} "
-            f"(it started at {initial if initial is not None else value:.4g}) with {_describe_lr(inner_lr)}; "
-            f"lower the inner learning rate ({smaller}) or take fewer inner steps"
+            f"the inner loop diverged after {step} of {inner_steps} inner steps: the {which} loss is {value:.4g} "
+            f"(the support loss started at {initial if initial is not None else value:.4g}) with "
+            f"{_describe_lr(inner_lr)}; lower the inner learning rate ({smaller}) or take fewer inner steps"
         )
     return value
 
@@ -177,8 +218,8 @@ def adapt(loss_fn: LossFn, params: Params, support: Any, inner_lr: float | Mappi
         A `Trajectory` with ``params = [θ, φ₁, …, φ_K]``.
 
     Raises:
-        InnerLoopDivergedError: when a support loss is NaN/inf or exceeds
-            1e6 × the initial loss; the message names the learning rate and step.
+        InnerLoopDivergedError: when a support loss diverges (`has_diverged`: not finite, or
+            100× and 100 above the loss at θ); the message names the learning rate and step.
         ValueError: for unknown `adapt_names`, a negative `inner_lr` or `inner_steps`.
 
     Example:
@@ -205,7 +246,7 @@ def adapt(loss_fn: LossFn, params: Params, support: Any, inner_lr: float | Mappi
         leaves = {n: current[n] if current[n].requires_grad else current[n].detach().requires_grad_() for n in names}
         with torch.enable_grad():
             loss = loss_fn({**current, **leaves}, support)
-            value = _check_loss(loss, step, inner_steps, initial, inner_lr)
+            value = check_loss(loss, step, inner_steps, initial, inner_lr)
             # A leaf with a history (e.g. a head built from prototypes) shares its graph with the
             # query loss, so that graph must survive this first-order gradient.
             shared = any(leaves[n].grad_fn is not None for n in names)
@@ -223,8 +264,13 @@ def adapt(loss_fn: LossFn, params: Params, support: Any, inner_lr: float | Mappi
         trajectory.append(current)
     if track_loss:
         with torch.no_grad():
-            losses.append(_check_loss(loss_fn(current, support), inner_steps, inner_steps, initial, inner_lr))
+            losses.append(check_loss(loss_fn(current, support), inner_steps, inner_steps, initial, inner_lr))
     return Trajectory(trajectory, losses)
+
+
+def initial_loss(trajectory: Trajectory) -> float | None:
+    """The support loss at θ, the reference of the divergence rule (None when no step was taken)."""
+    return trajectory.support_losses[0] if trajectory.support_losses else None
 
 
 def learnable_inner_lrs(params: Params, init: float = 0.01, adapt_names: Iterable[str] | None = None,
@@ -246,6 +292,7 @@ def learnable_inner_lrs(params: Params, init: float = 0.01, adapt_names: Iterabl
         parameter's shape with `per_element`.
     """
     _check_params(params)
+    check_number("init", init, low=0.0, hint=" (a learning rate)")
     return {n: torch.full(params[n].shape if per_element else (), float(init), dtype=params[n].dtype,
                           device=params[n].device, requires_grad=True)
             for n in _resolve_names(params, adapt_names)}

@@ -34,7 +34,8 @@ import torch
 from torch import Tensor, nn
 
 from ..episodes import Episode
-from .inner_loop import LossFn, Params, adapt, functional_loss, prepare_episode  # noqa: F401 (doctest)
+from .inner_loop import (LossFn, Params, adapt, check_loss, functional_loss,  # noqa: F401 (doctest)
+                         initial_loss, prepare_episode)
 
 EpisodeFn = Callable[[int], Episode]
 
@@ -95,6 +96,10 @@ def maml_step(loss_fn: LossFn, params: Params, episodes: Sequence[Episode],
         episode_params: builds each episode's θ_i; defaults to
             ``loss_fn.episode_params`` when the loss function has one.
 
+    Raises:
+        InnerLoopDivergedError: when a support loss or a query loss after adaptation diverges
+            (`metalearn_edu.meta.inner_loop.has_diverged`).
+
     Returns:
         ``(meta_loss, meta_grads)``: the mean query loss (a detached scalar
         tensor) and the mean gradient for every tensor of `params` that requires
@@ -121,7 +126,9 @@ def maml_step(loss_fn: LossFn, params: Params, episodes: Sequence[Episode],
         theta = prepare_episode(loss_fn, params, episode, episode_params)
         trajectory = adapt(loss_fn, theta, episode.support, inner_lr, inner_steps, first_order, adapt_names,
                            track_loss=False)
-        query_loss = loss_fn(trajectory.adapted, episode.query) / len(episodes)
+        query_loss = loss_fn(trajectory.adapted, episode.query)
+        check_loss(query_loss, inner_steps, inner_steps, initial_loss(trajectory), inner_lr, which="query")
+        query_loss = query_loss / len(episodes)
         try:
             episode_grads = torch.autograd.grad(query_loss, tensors, allow_unused=True)
         except RuntimeError as err:
@@ -233,7 +240,7 @@ def meta_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps: in
         meta_batch_size: B, episodes per outer step.
         inner_lr, inner_steps, first_order, adapt_names: as in `adapt`. Learned
             inner learning rates (a dict of tensors that require grad) are
-            optimised by the same Adam.
+            optimised by the same Adam and kept ≥ 0 (clamped after each step).
         outer_lr: Adam's learning rate (β in the MAML paper).
         seed: seeds torch's RNG for the run.
         time_budget: stop after this many seconds (checked after each step).
@@ -274,6 +281,9 @@ def meta_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps: in
         for name, g in grads.items():
             by_name[name].grad = g
         optimizer.step()
+        with torch.no_grad():  # a learning rate is ≥ 0: project learned rates back after each Adam step
+            for lr in learned:
+                lr.clamp_(min=0.0)
         return float(meta_loss)
 
     return run_outer_loop(history, step_fn, steps, time_budget, seed, progress, log_every)

@@ -1,11 +1,12 @@
 """The meta-learning term of hybrid pretraining: MAML on self-supervised SMLMT tasks.
 
-Bansal et al. (2020) pretrain with a mix of the two objectives,
+Bansal et al. (2020) meta-train a pretrained BERT on SMLMT tasks (and, in their Hybrid-SMLMT, on
+SMLMT tasks mixed with *supervised* tasks). This course also mixes the meta-loss with the MLM loss,
 
     L(θ) = (1 − λ) · L_MLM(θ) + λ · (1/B) Σ_i L_query,i(φ_K,i(θ)),
 
-where the second term is the MAML meta-loss over a meta-batch of B SMLMT
-episodes (`metalearn_edu.episodes.SMLMTEpisodes`). `SMLMTObjective` computes
+an MLM-regularised variant of our own (not Bansal et al.'s), where the second term is the MAML
+meta-loss over a meta-batch of B SMLMT episodes (`metalearn_edu.episodes.SMLMTEpisodes`). `SMLMTObjective` computes
 that term and its gradient with the library's one inner loop; the pretraining
 loop (`metalearn_edu.pretrain.pretrain` with ``objective="smlmt"`` or
 ``"hybrid"``) adds the MLM term and takes the optimiser step, so checkpoints,
@@ -37,7 +38,8 @@ import torch
 from torch import nn
 
 from ..episodes import SMLMTEpisodes
-from .inner_loop import TextClassifierLoss, adapt, select_params
+from .inner_loop import TextClassifierLoss, select_params
+from .maml import maml_step
 
 
 class SMLMTObjective:
@@ -77,7 +79,8 @@ class SMLMTObjective:
     def backward(self, model: nn.Module, step: int, weight: float = 1.0) -> tuple[float, int]:
         """Accumulate ``weight`` × the meta-gradient of outer step `step` into ``model``'s ``.grad``.
 
-        Gradients are taken one episode at a time (only one episode's graph is alive).
+        The meta-loss and its gradient are `maml_step`'s (one episode's graph alive at a time),
+        so divergence of the inner loop or of a query loss raises `InnerLoopDivergedError`.
 
         Returns:
             ``(meta_loss, tokens)``: the mean query loss after adaptation and the
@@ -87,16 +90,13 @@ class SMLMTObjective:
                                      attention_impl="fused" if self.first_order else "explicit",
                                      mask_token_id=self.sampler.tokenizer.mask_token_id)
         params = dict(model.named_parameters())
-        names = select_params(model, self.adapt)
         device = next(model.parameters()).device
-        total, tokens = 0.0, 0
-        for b in range(self.meta_batch_size):
-            episode = self.sampler.episode(step * self.meta_batch_size + b).to(device)
-            theta = loss_fn.episode_params(params, episode)
-            trajectory = adapt(loss_fn, theta, episode.support, self.inner_lr, self.inner_steps,
-                               self.first_order, names, track_loss=False)
-            query_loss = loss_fn(trajectory.adapted, episode.query) / self.meta_batch_size
-            (query_loss * weight).backward()
-            total += float(query_loss.detach())
-            tokens += int(episode.support_mask.sum()) + int(episode.query_mask.sum())
-        return total, tokens
+        episodes = [self.sampler.episode(step * self.meta_batch_size + b).to(device)
+                    for b in range(self.meta_batch_size)]
+        meta_loss, grads = maml_step(loss_fn, params, episodes, self.inner_lr, self.inner_steps, self.first_order,
+                                     select_params(model, self.adapt))
+        for name, g in grads.items():
+            p = params[name]
+            p.grad = weight * g if p.grad is None else p.grad.add_(g, alpha=weight)
+        tokens = sum(int(ep.support_mask.sum()) + int(ep.query_mask.sum()) for ep in episodes)
+        return float(meta_loss), tokens

@@ -35,7 +35,8 @@ import torch
 from torch import Tensor, nn
 
 from ..episodes import Episode
-from .inner_loop import LossFn, Params, adapt, functional_loss, prepare_episode  # noqa: F401 (doctest)
+from .inner_loop import (LossFn, Params, adapt, check_loss, functional_loss,  # noqa: F401 (doctest)
+                         initial_loss, prepare_episode)
 from .maml import EpisodeFn, MetaHistory, check_budget, run_outer_loop
 
 
@@ -70,11 +71,14 @@ def reptile_step(loss_fn: LossFn, params: Params, episodes: Sequence[Episode],
     with torch.no_grad():
         for episode in episodes:
             start = prepare_episode(loss_fn, theta, episode, episode_params)
-            adapted = adapt(loss_fn, start, episode.support, inner_lr, inner_steps, first_order=True,
-                            adapt_names=adapt_names, track_loss=False).adapted
+            trajectory = adapt(loss_fn, start, episode.support, inner_lr, inner_steps, first_order=True,
+                               adapt_names=adapt_names, track_loss=False)
+            adapted = trajectory.adapted
+            value = check_loss(loss_fn(adapted, episode.query), inner_steps, inner_steps, initial_loss(trajectory),
+                               inner_lr, which="query")
             for n in delta:
                 delta[n] += (adapted[n] - theta[n]) / len(episodes)
-            query_loss += float(loss_fn(adapted, episode.query)) / len(episodes)
+            query_loss += value / len(episodes)
         for n, p in params.items():
             p.add_(delta[n], alpha=outer_lr)
     return query_loss, delta
