@@ -7,7 +7,7 @@ Both models get the same config (post-LN, as BERT; hidden dropout 0.1, attention
 the same masked batches and AdamW. Each runs in fp32 and in bf16 autocast (when the CPU has
 native bf16 instructions or on CUDA). Ours is called as `pretrain` calls it: it projects onto
 the vocabulary only at the masked positions and runs its last block only there
-(``masked_positions_only``); BertForMaskedLM computes every position (that is how it works).
+(`BertEncoder.masked_lm_logits`); BertForMaskedLM computes every position (that is how it works).
 The two models' steps alternate (ours, theirs, theirs, ours, ...) so that a busy spell of the
 machine slows both alike; tokens/s is from the median step time. Prints tokens/s, the ratios,
 and our model-FLOPs utilisation against a matmul peak measured in the same process.
@@ -96,7 +96,7 @@ def main() -> None:
                     loss = model(input_ids=ids, labels=labels).loss
                 else:
                     sel = labels != -100
-                    logits = model(ids, head="mlm", mlm_mask=sel, masked_positions_only=True).logits
+                    logits = model.masked_lm_logits(ids, sel)
                     loss = F.cross_entropy(logits.float(), labels[sel])
             loss.backward()
             opt.step()

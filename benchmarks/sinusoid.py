@@ -44,6 +44,7 @@ from metalearn_edu.meta import (
     meta_train,
     multitask_pretrain,
     reptile_train,
+    save_sinusoid_model,
     sinusoid_mlp,
 )
 
@@ -136,11 +137,7 @@ def main() -> None:
                                       "history": history, "curve": curve.to_dict()}
         print(f"  {steps} steps; " + ", ".join(f"{k} step(s): {curve.format(k)}" for k in REPORT_STEPS), flush=True)
         if args.save_models is not None:
-            from metalearn_edu.checkpoint import save_checkpoint
-
-            save_checkpoint(args.save_models / f"{method}.pt", {
-                "model": net.state_dict(), "config": {"sizes": [1, 40, 40, 1]}, "test_lr": lr,
-                "train_steps": steps, "curve": curve.to_dict()})
+            save_sinusoid_model(net, args.save_models, method, lr, train_steps=steps, curve=curve.to_dict())
 
     print(f"\n5-shot sine regression: MSE after 1 / 5 / 10 test-time steps, mean ± 95% CI over "
           f"{args.eval_tasks} test tasks ({args.budget:g} s of training per method, seed {args.seed})\n")

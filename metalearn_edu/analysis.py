@@ -8,8 +8,8 @@
 * `count_tokens`, `unigram_log_probs`, `unigram_loss`: the loss of a model that
   ignores the context and predicts every masked token from its training-set
   frequency. An MLM that does not beat it has learnt nothing about context.
-* `mean_ci`, `format_ci`: mean ± t-based confidence half-width over seeds or
-  episodes, for the course's result tables.
+* `mean_ci`, `paired_ci`, `format_ci`: mean ± t-based confidence half-width over seeds or
+  episodes (of one method, or of the differences between two scored on the same items).
 
 Shape letters: L layers, B batch, H heads, T sequence length, V vocabulary size.
 """
@@ -22,6 +22,8 @@ import string
 from typing import Any, Iterable, Mapping, Sequence
 
 import torch
+
+from .runtime import eval_mode
 
 IGNORE_INDEX = -100  # label value ignored by the MLM loss
 
@@ -312,6 +314,25 @@ def mean_ci(values: Sequence[float] | torch.Tensor, confidence: float = 0.95) ->
     return mean, _t_quantile((1.0 + confidence) / 2.0, n - 1) * std / math.sqrt(n)
 
 
+def paired_ci(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Mean and half-width of the differences a_i − b_i, for two methods scored on the same items.
+
+    When two models are measured on the same test episodes, the episode-to-episode variation
+    (easy and hard episodes) is shared; the difference on each episode removes it, so this
+    interval is usually much narrower than the two separate intervals suggest. It is the
+    t-interval of `mean_ci` over the differences.
+
+    Example:
+        >>> mean, half = paired_ci([0.5, 0.7, 0.9], [0.4, 0.6, 0.7])
+        >>> round(mean, 3), half > 0
+        (0.133, True)
+    """
+    a, b = list(a), list(b)
+    if len(a) != len(b):
+        raise ValueError(f"paired values need the same items: a has {len(a)} values, b has {len(b)}")
+    return mean_ci([x - y for x, y in zip(a, b)], confidence)
+
+
 def format_ci(mean: float, half: float, digits: int = 3) -> str:
     """Format ``mean ± half`` with a fixed number of decimals, e.g. ``"0.612 ± 0.021"``.
 
@@ -345,19 +366,17 @@ def model_attention_stats(model: Any, tokenizer: Any, texts: Sequence[str], max_
     if cfg is not None:
         max_len = min(max_len, cfg.max_len)  # never longer than the model's position table
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     total: dict[str, torch.Tensor] = {}
     weight = 0
-    for start in range(0, len(texts), batch_size):
-        enc = tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True,
-                        max_length=max_len, return_tensors="pt")
-        ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
-        out = model(ids, attention_mask=mask, return_attention=True)
-        stats = attention_pattern_stats([a.float() for a in out.attentions], ids, mask, special, punct)
-        n = int(mask.sum())
-        for key, value in stats.items():
-            total[key] = total.get(key, 0) + value * n
-        weight += n
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(texts), batch_size):
+            enc = tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True,
+                            max_length=max_len, return_tensors="pt")
+            ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+            out = model(ids, attention_mask=mask, return_attention=True)
+            stats = attention_pattern_stats([a.float() for a in out.attentions], ids, mask, special, punct)
+            n = int(mask.sum())
+            for key, value in stats.items():
+                total[key] = total.get(key, 0) + value * n
+            weight += n
     return {key: value / weight for key, value in total.items()}

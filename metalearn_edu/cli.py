@@ -112,13 +112,10 @@ def _option(option: str, value, load, *args, **kwargs):
 def run_pretrain(args: argparse.Namespace) -> int:
     import torch
 
-    from . import analysis
-    from .config import get_preset, model_config
-    from .data import bbc_splits, load_local, load_tokenizer, make_splits, split_sentences
-    from .masking import MaskingConfig, MaskingVocab
-    from .model import BertEncoder
-    from .pretrain import PretrainConfig, pack_blocks, pretrain
-    from .pretrained import export_model
+    from .config import get_preset
+    from .data import load_tokenizer
+    from .masking import MaskingVocab
+    from .pretrain import pack_blocks, pretrain
     from .runtime import init_distributed_from_env, pick_device
 
     if args.threads is not None:
@@ -127,48 +124,14 @@ def run_pretrain(args: argparse.Namespace) -> int:
     preset = get_preset(args.preset)
     device = dist_device or _option("--device", args.device, pick_device, args.device)
     tokenizer = _option("--tokenizer", args.tokenizer, load_tokenizer, args.tokenizer)
-
     # 1) data: packed blocks from the training split, held-out blocks from the validation split
-    if args.text:
-        docs = _option("--text", args.text, load_local, args.text)
-        ids = make_splits(docs, seed=args.seed)
-        by_id = {d.doc_id: d for d in docs}
-        splits = {name: [by_id[i] for i in members] for name, members in ids.items()}
-    else:
-        splits = bbc_splits()
+    splits = _corpus_splits(args)
     seq_len = args.seq_len if args.seq_len is not None else preset.seq_len
     train_blocks = pack_blocks([d.text for d in splits["train"]], tokenizer, seq_len)
     eval_blocks = pack_blocks([d.text for d in splits["val"]], tokenizer, seq_len)[: args.eval_blocks]
-
     # 2) model and run configuration
-    torch.manual_seed(args.seed)
-    if args.init_from:
-        from .pretrained import load_pretrained
-
-        start, _, _ = _option("--init-from", args.init_from, load_pretrained, args.init_from, with_tokenizer=False)
-        if start.cfg.vocab_size != len(tokenizer) or start.cfg.max_len < seq_len:
-            raise ValueError(f"--init-from model has vocab_size={start.cfg.vocab_size} and max_len={start.cfg.max_len}; "
-                             f"this run needs vocab_size={len(tokenizer)} and max_len >= {seq_len}")
-        model = BertEncoder(start.cfg.replace(dropout=args.dropout, attn_dropout=args.attn_dropout))
-        model.load_state_dict(start.state_dict())  # same weights; this run's dropout
-        model = model.to(device)
-    else:
-        cfg_model = model_config(args.model_size or preset.model_size, vocab_size=len(tokenizer),
-                                 max_len=args.max_len or seq_len, pre_ln=not args.post_ln, dropout=args.dropout,
-                                 attn_dropout=args.attn_dropout, pos_init=args.pos_init)
-        model = BertEncoder(cfg_model).to(device)
-
-    def given(value, default):
-        return default if value is None else value
-
-    cfg = PretrainConfig(
-        steps=given(args.steps, preset.cli_pretrain_steps), batch_size=given(args.batch_size, preset.batch_size),
-        grad_accum=args.grad_accum, lr=given(args.lr, preset.lr),
-        warmup_steps=given(args.warmup_steps, preset.warmup_steps), weight_decay=args.weight_decay,
-        precision=args.precision, masking=MaskingConfig(mask_prob=args.mask_prob, whole_word=args.whole_word),
-        eval_every=given(args.eval_every, preset.eval_every), checkpoint_every=args.checkpoint_every,
-        time_budget_s=args.time_budget, seed=args.seed, objective=args.objective, meta_weight=args.meta_weight,
-    )
+    model = _build_model(args, preset, len(tokenizer), seq_len).to(device)
+    cfg = _pretrain_config(args, preset)
     meta_objective = _meta_objective(args, splits, tokenizer, model.cfg.max_len) if cfg.mix > 0 else None
     if rank == 0:
         print(f"preset {preset.name} | device {device} | world {world} | model {model.num_parameters():,} params | "
@@ -182,10 +145,70 @@ def run_pretrain(args: argparse.Namespace) -> int:
     except FloatingPointError as err:
         raise ValueError(f"training diverged: {err} (lower --lr, now {cfg.lr:g}, or raise --warmup-steps, "
                          f"now {cfg.warmup_steps})") from err
-    if rank != 0:
-        return 0
+    if rank == 0:  # 3) final report: held-out metrics and attention heads, then the optional export
+        _report(args, model, tokenizer, splits, history, cfg, device, world, tokenizer_ref)
+    return 0
 
-    # 3) final report: held-out metrics and attention heads, then the optional export
+
+def _corpus_splits(args: argparse.Namespace) -> dict:
+    """BBC's shipped split, or a fresh document-level split of ``--text``."""
+    from .data import bbc_splits, load_local, make_splits
+
+    if not args.text:
+        return bbc_splits()
+    docs = _option("--text", args.text, load_local, args.text)
+    ids = make_splits(docs, seed=args.seed)
+    by_id = {d.doc_id: d for d in docs}
+    return {name: [by_id[i] for i in members] for name, members in ids.items()}
+
+
+def _build_model(args: argparse.Namespace, preset, vocab_size: int, seq_len: int):
+    """A fresh encoder of the preset's size, or ``--init-from``'s weights with this run's dropout."""
+    import torch
+
+    from .config import model_config
+    from .model import BertEncoder
+
+    torch.manual_seed(args.seed)
+    if not args.init_from:
+        return BertEncoder(model_config(args.model_size or preset.model_size, vocab_size=vocab_size,
+                                        max_len=args.max_len or seq_len, pre_ln=not args.post_ln, dropout=args.dropout,
+                                        attn_dropout=args.attn_dropout, pos_init=args.pos_init))
+    from .pretrained import load_pretrained
+
+    start, _, _ = _option("--init-from", args.init_from, load_pretrained, args.init_from, with_tokenizer=False)
+    if start.cfg.vocab_size != vocab_size or start.cfg.max_len < seq_len:
+        raise ValueError(f"--init-from model has vocab_size={start.cfg.vocab_size} and max_len={start.cfg.max_len}; "
+                         f"this run needs vocab_size={vocab_size} and max_len >= {seq_len}")
+    model = BertEncoder(start.cfg.replace(dropout=args.dropout, attn_dropout=args.attn_dropout))
+    model.load_state_dict(start.state_dict())  # same weights; this run's dropout
+    return model
+
+
+def _pretrain_config(args: argparse.Namespace, preset):
+    """The run's `PretrainConfig`: every option given on the command line, else the preset's value."""
+    from .masking import MaskingConfig
+    from .pretrain import PretrainConfig
+
+    def given(value, default):
+        return default if value is None else value
+
+    return PretrainConfig(
+        steps=given(args.steps, preset.cli_pretrain_steps), batch_size=given(args.batch_size, preset.batch_size),
+        grad_accum=args.grad_accum, lr=given(args.lr, preset.lr),
+        warmup_steps=given(args.warmup_steps, preset.warmup_steps), weight_decay=args.weight_decay,
+        precision=args.precision, masking=MaskingConfig(mask_prob=args.mask_prob, whole_word=args.whole_word),
+        eval_every=given(args.eval_every, preset.eval_every), checkpoint_every=args.checkpoint_every,
+        time_budget_s=args.time_budget, seed=args.seed, objective=args.objective, meta_weight=args.meta_weight,
+    )
+
+
+def _report(args, model, tokenizer, splits, history, cfg, device, world: int, tokenizer_ref: str) -> None:
+    """Print the held-out metrics and the positional heads as JSON; export the model when asked."""
+    from . import analysis
+    from .data import split_sentences
+    from .pretrained import export_model
+
     metrics = history.last_eval()
     sentences = [s for d in splits["val"] for s in split_sentences(d.text)][:512]
     stats = analysis.model_attention_stats(model, tokenizer, sentences)
@@ -203,7 +226,6 @@ def run_pretrain(args: argparse.Namespace) -> int:
         path = export_model(model.cpu(), args.export, tokenizer_ref=tokenizer_ref, history=history.to_dict(),
                             metrics=metrics, pretrain_config=cfg.to_dict())
         print(f"exported to {path}")
-    return 0
 
 
 def _meta_objective(args: argparse.Namespace, splits: dict, tokenizer, max_len: int):

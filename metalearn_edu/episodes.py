@@ -33,7 +33,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -42,7 +41,10 @@ from typing import Any, Callable, Iterable, NamedTuple, Sequence
 import torch
 from torch import Tensor
 
-from .data.corpus import Document, split_sentences
+from .checks import check_int
+from .data.documents import Document
+from .data.sentences import split_sentences
+from .runtime import derived_generator
 
 
 # ---------------------------------------------------------------------------------------
@@ -116,7 +118,7 @@ class Episode:
 
 
 def episode_generator(seed: int, index: int, salt: str = "") -> torch.Generator:
-    """A CPU generator that depends only on ``(salt, seed, index)``.
+    """A CPU generator that depends only on ``(salt, seed, index)`` (`metalearn_edu.runtime.derived_generator`).
 
     The three are hashed (SHA-256) into a 63-bit seed, so neighbouring seeds and
     indices give unrelated streams and no two (seed, index) pairs collide the
@@ -127,16 +129,9 @@ def episode_generator(seed: int, index: int, salt: str = "") -> torch.Generator:
         >>> torch.equal(a, torch.rand(2, generator=episode_generator(0, 7)))
         True
     """
-    _check_int("seed", seed, minimum=None)
-    _check_int("index", index, minimum=0)
-    digest = hashlib.sha256(f"{salt}:{seed}:{index}".encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
-
-
-def _check_int(name: str, value: Any, minimum: int | None = 1, hint: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
-        bound = "an integer" if minimum is None else f"an integer ≥ {minimum}"
-        raise ValueError(f"{name}={value!r} is not allowed; it must be {bound}{hint}")
+    check_int("seed", seed, minimum=None)
+    check_int("index", index, minimum=0)
+    return derived_generator(seed, index, salt)
 
 
 def _check_range(name: str, value: Any, allow_equal: bool = True) -> tuple[float, float]:
@@ -178,7 +173,7 @@ class SinusoidTasks:
         self.amplitude = _check_range("amplitude", amplitude)
         self.phase = _check_range("phase", phase)
         self.x_range = _check_range("x_range", x_range, allow_equal=False)
-        _check_int("seed", seed, minimum=None)
+        check_int("seed", seed, minimum=None)
         self.seed = seed
 
     def episode(self, index: int, k_shot: int, k_query: int = 10) -> Episode:
@@ -195,9 +190,9 @@ class SinusoidTasks:
         Shapes:
             support_x, support_y: (K, 1); query_x, query_y: (Q, 1).
         """
-        _check_int("index", index, minimum=0)
-        _check_int("k_shot", k_shot, hint="; an episode needs at least one support point")
-        _check_int("k_query", k_query, hint="; an episode needs at least one query point")
+        check_int("index", index, minimum=0)
+        check_int("k_shot", k_shot, hint="; an episode needs at least one support point")
+        check_int("k_query", k_query, hint="; an episode needs at least one query point")
         task = episode_generator(self.seed, index, "sinusoid-task")
         points = episode_generator(self.seed, index, f"sinusoid-points-{k_shot}-{k_query}")
         a_lo, a_hi = self.amplitude
@@ -212,7 +207,7 @@ class SinusoidTasks:
 
     def batch(self, start: int, n: int, k_shot: int, k_query: int = 10) -> list[Episode]:
         """Episodes ``start, start+1, …, start+n−1`` (a meta-batch)."""
-        _check_int("n", n)
+        check_int("n", n)
         return [self.episode(start + i, k_shot, k_query) for i in range(n)]
 
     @staticmethod
@@ -225,10 +220,10 @@ class SinusoidTasks:
 # Shared helpers for text episodes
 # ---------------------------------------------------------------------------------------
 def _check_episode_sizes(n_way: int, k_shot: int, q_query: int, max_len: int) -> None:
-    _check_int("n_way", n_way, minimum=2, hint="; an episode needs at least two classes to tell apart")
-    _check_int("k_shot", k_shot, hint="; each class needs at least one support example")
-    _check_int("q_query", q_query, hint="; each class needs at least one query example")
-    _check_int("max_len", max_len, minimum=3, hint=" (room for [CLS], [SEP] and one token)")
+    check_int("n_way", n_way, minimum=2, hint="; an episode needs at least two classes to tell apart")
+    check_int("k_shot", k_shot, hint="; each class needs at least one support example")
+    check_int("q_query", q_query, hint="; each class needs at least one query example")
+    check_int("max_len", max_len, minimum=3, hint=" (room for [CLS], [SEP] and one token)")
 
 
 def _choose(generator: torch.Generator, n: int, k: int) -> list[int]:
@@ -320,10 +315,10 @@ def split_classes(labels: Iterable[str | None], n_test: int, seed: int = 0,
         (['d', 'e', 'f', 'g', 'h'], ['a', 'b', 'c'])
     """
     classes = sorted({str(label) for label in labels if label is not None})
-    _check_int("n_test", n_test)
+    check_int("n_test", n_test)
     need = n_way or 1
     if n_way is not None:
-        _check_int("n_way", n_way, minimum=2)
+        check_int("n_way", n_way, minimum=2)
     if n_test < need or len(classes) - n_test < need:
         raise ValueError(
             f"cannot split {len(classes)} classes into meta-train and meta-test with n_test={n_test}"
@@ -374,7 +369,7 @@ class TextClassificationEpisodes:
                  max_len: int = 64, seed: int = 0, classes: Sequence[str] | None = None,
                  text_fn: Callable[[Document], str] | None = None, split: str = "documents"):
         _check_episode_sizes(n_way, k_shot, q_query, max_len)
-        _check_int("seed", seed, minimum=None)
+        check_int("seed", seed, minimum=None)
         self.tokenizer, self.n_way, self.k_shot, self.q_query = tokenizer, n_way, k_shot, q_query
         self.max_len, self.seed, self.split = max_len, seed, split
         self.text_fn = text_fn or (lambda doc: lead_text(doc, max_words=max_len))
@@ -527,9 +522,9 @@ class SMLMTEpisodes:
                  words: Iterable[str] | None = None, max_len: int = 48, seed: int = 0,
                  min_sentences: int | None = None):
         _check_episode_sizes(n_way, k_shot, q_query, max_len)
-        _check_int("seed", seed, minimum=None)
+        check_int("seed", seed, minimum=None)
         if min_sentences is not None:
-            _check_int("min_sentences", min_sentences)
+            check_int("min_sentences", min_sentences)
         if getattr(tokenizer, "mask_token", None) is None:
             raise ValueError("the tokenizer has no [MASK] token; SMLMT needs a BERT-style tokenizer")
         self.sentences = list(sentences)

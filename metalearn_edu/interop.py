@@ -3,11 +3,7 @@
 `load_hf_bert` takes a `transformers` ``BertModel`` or ``BertForMaskedLM`` (an
 object or a local directory) and returns our model with the same weights;
 `to_hf_bert` goes back. Tests check that both compute the same hidden states and
-attention weights to 1e-5.
-
-Our layout differs from BERT's in one place: we project Q, K and V with one fused
-(3D, D) matrix, so the three HF matrices are concatenated on the way in and split
-on the way out.
+attention weights to 1e-5. Every tensor maps one to one (`_body_names`): only the names differ.
 """
 
 from __future__ import annotations
@@ -15,8 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from .config import ModelConfig
 from .model import AttentionImpl, BertEncoder
@@ -62,10 +56,7 @@ def config_to_hf(cfg: ModelConfig):
 
 
 def _body_names(n_layers: int) -> list[tuple[str, str]]:
-    """(our name, transformers ``BertModel`` name) of every tensor that maps one to one.
-
-    Q, K and V are not listed: ours is one fused ``qkv`` matrix, theirs three (see `_QKV`).
-    """
+    """(our name, transformers ``BertModel`` name) of every tensor of the encoder body."""
     modules = [("embeddings.tok_emb", "embeddings.word_embeddings", ("weight",)),
                ("embeddings.pos_emb", "embeddings.position_embeddings", ("weight",)),
                ("embeddings.seg_emb", "embeddings.token_type_embeddings", ("weight",)),
@@ -73,12 +64,12 @@ def _body_names(n_layers: int) -> list[tuple[str, str]]:
     for i in range(n_layers):
         ours, theirs = f"blocks.{i}.", f"encoder.layer.{i}."
         modules += [(ours + a, theirs + b, ("weight", "bias")) for a, b in (
-            ("attn.out_proj", "attention.output.dense"), ("attn_norm", "attention.output.LayerNorm"),
+            ("attn.q_proj", "attention.self.query"), ("attn.k_proj", "attention.self.key"),
+            ("attn.v_proj", "attention.self.value"), ("attn.out_proj", "attention.output.dense"), ("attn_norm", "attention.output.LayerNorm"),
             ("ffn.up", "intermediate.dense"), ("ffn.down", "output.dense"), ("ffn_norm", "output.LayerNorm"))]
     return [(f"{a}.{kind}", f"{b}.{kind}") for a, b, kinds in modules for kind in kinds]
 
 
-_QKV = ("query", "key", "value")
 _POOLER = [("cls_head.pool.weight", "pooler.dense.weight"), ("cls_head.pool.bias", "pooler.dense.bias")]
 # Our MLM head vs the names inside transformers' ``cls.predictions`` (its decoder is the tied embedding).
 _MLM_HEAD = [("mlm_head.dense.weight", "transform.dense.weight"), ("mlm_head.dense.bias", "transform.dense.bias"),
@@ -139,10 +130,6 @@ def load_hf_bert(model_or_path: Any, attention_impl: AttentionImpl = "fused", n_
     hf = {k: v.detach() for k, v in bert.state_dict().items()}
     names = _body_names(cfg.n_layers) + (_POOLER if "pooler.dense.weight" in hf else [])
     state = {ours_name: hf[hf_name] for ours_name, hf_name in names}
-    for i in range(cfg.n_layers):
-        for kind in ("weight", "bias"):
-            state[f"blocks.{i}.attn.qkv.{kind}"] = torch.cat(
-                [hf[f"encoder.layer.{i}.attention.self.{name}.{kind}"] for name in _QKV])
     if mlm is not None:
         head = {k: v.detach() for k, v in mlm.state_dict().items()}
         state.update({ours_name: head[hf_name] for ours_name, hf_name in _MLM_HEAD})
@@ -168,10 +155,6 @@ def to_hf_bert(model: BertEncoder, with_mlm_head: bool = True):
     ours = {k: v.detach() for k, v in model.state_dict().items()}
     names = _body_names(cfg.n_layers) + ([] if with_mlm_head else _POOLER)
     state = {hf_name: ours[ours_name] for ours_name, hf_name in names}
-    for i in range(cfg.n_layers):
-        for kind in ("weight", "bias"):
-            for name, part in zip(_QKV, ours[f"blocks.{i}.attn.qkv.{kind}"].split(cfg.d_model)):
-                state[f"encoder.layer.{i}.attention.self.{name}.{kind}"] = part
     missing, unexpected = bert.load_state_dict(state, strict=False)
     missing = [m for m in missing if "position_ids" not in m and "token_type_ids" not in m]
     assert not missing and not unexpected, (missing, unexpected)

@@ -8,14 +8,14 @@ sequence-classification head). One set of weights, two attention paths:
 * ``"explicit"``: softmax(QKᵀ/√d)·V written out, returns the attention weights
   and supports double backward, so second-order MAML uses it.
 
-Two shortcuts make masked-LM training cheaper without changing its loss: the
-vocabulary projection runs only at the masked positions (``mlm_mask``), and the last
-block too (``masked_positions_only``). `Dropout` draws its masks faster on a CPU than
-`nn.Dropout` does.
+`BertEncoder.forward` is the plain model. Masked-LM training uses
+`BertEncoder.masked_lm_logits`, which gives the same logits for less work: the vocabulary
+projection and the last block run only at the masked positions. Dropout masks come from
+random bits (`metalearn_edu.bit_dropout`), faster to draw on a CPU than `nn.Dropout`'s.
 
 Shape letters used in comments:
     B batch size, T sequence length, D d_model, H n_heads, Dh d_head = D / H,
-    F d_ff, V vocab size, N number of selected (e.g. masked) positions.
+    F d_ff, V vocab size, M number of query positions, N number of selected (e.g. masked) positions.
 
 The model never mutates its parameters in ``forward``, so it works under
 `torch.func.functional_call` with a plain ``dict[str, Tensor]`` of parameters.
@@ -33,7 +33,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .bit_dropout import BitDropout, bit_dropout_mask
 from .config import ModelConfig
+
+# Older names of the dropout layer and its mask (they moved to `metalearn_edu.bit_dropout`).
+Dropout = BitDropout
+dropout_mask = bit_dropout_mask
 
 AttentionImpl = Literal["fused", "explicit"]
 ATTENTION_IMPLS: tuple[str, ...] = ("fused", "explicit")
@@ -45,7 +50,7 @@ class EncoderOutput:
     """What `BertEncoder.forward` returns.
 
     Attributes:
-        hidden_states: (B, T, D) the last layer's output.
+        hidden_states: (B, T, D) the last layer's output (after the final LayerNorm of a pre-LN model).
         all_hidden_states: n_layers + 1 tensors of shape (B, T, D): the embeddings,
             then the output of each block.
         attentions: when asked for, n_layers tensors of shape (B, H, T, T); row
@@ -71,40 +76,6 @@ def activation_fn(name: str):
 
 
 # ---------------------------------------------------------------------------------------
-# Dropout
-# ---------------------------------------------------------------------------------------
-def dropout_mask(shape: torch.Size, p: float, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """A random inverted-dropout mask: 0 with probability p, else 1 / (1 − p).
-
-    The keep/drop decision of each element compares 16 random bits with a threshold, so p
-    is rounded to a multiple of 1/65536 (0.1 becomes 0.100006). Four decisions come from
-    one 64-bit draw of torch's generator (seeded by `torch.manual_seed`, like all other
-    randomness here): 3.5× faster on a 2-core CPU than a mask from torch's Bernoulli
-    sampler (3.8 vs 13.3 ms for 4096 × 256; the whole dropout 9.0 vs 19.2 ms).
-
-    Returns:
-        A tensor of `shape` and `dtype`.
-    """
-    n = math.prod(shape)
-    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-2**63, 2**63 - 1)
-    bits = bits.view(torch.int16)[:n].view(shape)  # uniform on [-32768, 32767]
-    keep = bits >= -32768 + round(p * 65536)  # P(keep) = 1 − p
-    return keep.to(dtype).mul_(1.0 / (1.0 - p))
-
-
-class Dropout(nn.Dropout):
-    """`nn.Dropout` (zero each element with probability p, scale the rest by 1/(1 − p),
-    only in training mode) with the faster mask of `dropout_mask` on the CPU."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.p == 0:
-            return x
-        if x.device.type != "cpu":  # GPUs sample Bernoulli masks fast enough
-            return F.dropout(x, self.p, training=True)
-        return x * dropout_mask(x.shape, self.p, x.dtype, x.device)
-
-
-# ---------------------------------------------------------------------------------------
 # Embeddings
 # ---------------------------------------------------------------------------------------
 class Embeddings(nn.Module):
@@ -116,7 +87,7 @@ class Embeddings(nn.Module):
         self.pos_emb = nn.Embedding(cfg.max_len, cfg.d_model)
         self.seg_emb = nn.Embedding(cfg.n_segments, cfg.d_model)
         self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
-        self.dropout = Dropout(cfg.dropout)
+        self.dropout = BitDropout(cfg.dropout)
 
     def forward(self, input_ids: Tensor, token_type_ids: Tensor) -> Tensor:
         """(B, T) ids and segment ids -> (B, T, D)."""
@@ -170,35 +141,40 @@ def explicit_attention(q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None,
 
 
 class MultiHeadSelfAttention(nn.Module):
-    """H heads of scaled dot-product attention over the same sequence.
+    """H heads of scaled dot-product attention.
 
-    One fused projection makes Q, K and V; each head attends in its own
-    Dh-dimensional subspace; `out_proj` mixes the heads back into D dimensions.
+    Q = x_q W_Q, K = x_kv W_K, V = x_kv W_V; each head attends in its own Dh-dimensional
+    subspace; `out_proj` mixes the heads back into D dimensions. In self-attention x_q and x_kv
+    are the same sequence; `BertEncoder.masked_lm_logits` passes only some positions as x_q.
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.n_heads, self.d_head = cfg.n_heads, cfg.d_head
-        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.q_proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.k_proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.v_proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.out_proj = nn.Linear(cfg.d_model, cfg.d_model)
-        self.attn_dropout = Dropout(cfg.attn_dropout)
+        self.attn_dropout = BitDropout(cfg.attn_dropout)
 
-    def forward(self, x: Tensor, key_mask: Tensor | None, impl: AttentionImpl = "fused",
-                return_attention: bool = False, queries: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """(B, T, D) -> (B, T, D), plus (B, H, T, T) weights when `return_attention`.
+    def forward(self, x_q: Tensor, x_kv: Tensor | None = None, key_mask: Tensor | None = None,
+                impl: AttentionImpl = "fused", return_attention: bool = False) -> tuple[Tensor, Tensor | None]:
+        """(B, M, D) queries attend over (B, T, D) keys and values (x_kv; None = x_q itself).
 
-        With `queries` (B, M, D), only those M positions ask questions: the output is
-        (B, M, D) (weights (B, H, M, T)), while keys and values still come from all T
-        positions of `x`.
+        Args:
+            key_mask: (B, T) bool, True for real tokens; masked keys get weight 0.
+
+        Returns:
+            (B, M, D), plus the (B, H, M, T) weights when `return_attention` (else None).
         """
-        B, T, D = x.shape
+        x_kv = x_q if x_kv is None else x_kv
+        (B, M, D), T = x_q.shape, x_kv.shape[1]
+
+        def heads(t: Tensor, length: int) -> Tensor:  # (B, length, D) -> (B, H, length, Dh)
+            return t.view(B, length, self.n_heads, self.d_head).transpose(1, 2)
+
         # 1) project to queries, keys and values, and split the heads
-        if queries is None:
-            q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)  # 3 × (B, H, T, Dh)
-        else:  # rows [0, D) of the fused projection make Q, rows [D, 3D) make K and V
-            w, b = self.qkv.weight, self.qkv.bias
-            k, v = F.linear(x, w[D:], b[D:]).view(B, T, 2, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)
-            q = F.linear(queries, w[:D], b[:D]).view(B, -1, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, M, Dh)
+        q, k, v = heads(self.q_proj(x_q), M), heads(self.k_proj(x_kv), T), heads(self.v_proj(x_kv), T)
         # 2) attend
         weights = None
         if impl == "explicit" or return_attention:
@@ -206,9 +182,9 @@ class MultiHeadSelfAttention(nn.Module):
         else:
             mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, T) bool
             p = self.attn_dropout.p if self.training else 0.0
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, H, T, Dh)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, H, M, Dh)
         # 3) merge the heads and mix them
-        out = out.transpose(1, 2).reshape(B, q.shape[2], D)  # (B, T or M, D)
+        out = out.transpose(1, 2).reshape(B, M, D)  # (B, M, D)
         return self.out_proj(out), weights
 
 
@@ -239,34 +215,27 @@ class TransformerBlock(nn.Module):
         self.attn_norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
         self.ffn = FeedForward(cfg)
         self.ffn_norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
-        self.dropout = Dropout(cfg.dropout)
+        self.dropout = BitDropout(cfg.dropout)
 
-    def forward(self, x: Tensor, key_mask: Tensor | None, impl: AttentionImpl = "fused",
-                return_attention: bool = False, query_index: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor, key_mask: Tensor | None = None, impl: AttentionImpl = "fused",
+                return_attention: bool = False, x_q: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """(B, T, D) -> (B, T, D), plus this block's attention weights when asked.
 
-        With `query_index` (B, M) positions, the block computes its output only there:
-        (B, M, D). Attention still reads keys and values from all T positions, and
-        everything after attention is per position, so these M outputs equal the
+        With `x_q` (B, M, D), some rows of `x`, the block computes its output only at those M
+        positions: (B, M, D). Attention still reads keys and values from all T positions of `x`,
+        and everything after attention is per position, so the M outputs equal the
         corresponding rows of the full output.
         """
-        def at_queries(t: Tensor) -> Tensor:  # (B, T, D) -> (B, M, D)
-            if query_index is None:
-                return t
-            return t.gather(1, query_index[..., None].expand(-1, -1, t.shape[-1]))
-
+        x_q = x if x_q is None else x_q
         if self.pre_ln:
-            h = self.attn_norm(x)
-            a, weights = self.attn(h, key_mask, impl, return_attention,
-                                   queries=None if query_index is None else at_queries(h))
-            x = at_queries(x) + self.dropout(a)
-            x = x + self.dropout(self.ffn(self.ffn_norm(x)))
+            a, weights = self.attn(self.attn_norm(x_q), self.attn_norm(x), key_mask, impl, return_attention)
+            h = x_q + self.dropout(a)
+            h = h + self.dropout(self.ffn(self.ffn_norm(h)))
         else:
-            a, weights = self.attn(x, key_mask, impl, return_attention,
-                                   queries=None if query_index is None else at_queries(x))
-            x = self.attn_norm(at_queries(x) + self.dropout(a))
-            x = self.ffn_norm(x + self.dropout(self.ffn(x)))
-        return x, weights
+            a, weights = self.attn(x_q, x, key_mask, impl, return_attention)
+            h = self.attn_norm(x_q + self.dropout(a))
+            h = self.ffn_norm(h + self.dropout(self.ffn(h)))
+        return h, weights
 
 
 # ---------------------------------------------------------------------------------------
@@ -296,7 +265,7 @@ class ClassificationHead(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.pool = nn.Linear(cfg.d_model, cfg.d_model)
-        self.dropout = Dropout(cfg.dropout)
+        self.dropout = BitDropout(cfg.dropout)
         self.out = nn.Linear(cfg.d_model, cfg.n_labels)
 
     def forward(self, hidden_states: Tensor) -> Tensor:
@@ -366,7 +335,11 @@ class BertEncoder(nn.Module):
 
     def _check_inputs(self, input_ids: Tensor, attention_mask: Tensor | None,
                       token_type_ids: Tensor | None) -> None:
-        """Turn bad input into an error that says what is allowed (not a deep torch trace)."""
+        """Turn bad input into an error that says what is allowed (not a deep torch trace).
+
+        Value checks (ids inside the vocabulary) run only for CPU tensors, where they cost no
+        device synchronisation; on a GPU an out-of-range id trips CUDA's own assertion.
+        """
         cfg = self.cfg
         if not isinstance(input_ids, Tensor) or input_ids.dim() != 2:
             shape = tuple(input_ids.shape) if isinstance(input_ids, Tensor) else type(input_ids).__name__
@@ -379,23 +352,68 @@ class BertEncoder(nn.Module):
         if T > cfg.max_len:
             raise ValueError(f"input_ids has seq_len={T} but the position table has max_len={cfg.max_len}; "
                              f"truncate the input to at most {cfg.max_len} tokens")
+        for name, t in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
+            if t is not None and tuple(t.shape) != (B, T):
+                raise ValueError(f"{name} has shape {tuple(t.shape)} but input_ids has shape {(B, T)}")
+        if input_ids.device.type != "cpu":
+            return
         lo, hi = int(input_ids.min()), int(input_ids.max())
         if lo < 0 or hi >= cfg.vocab_size:
             bad = lo if lo < 0 else hi
             raise ValueError(f"input_ids contains token id {bad}, outside the vocabulary [0, {cfg.vocab_size}); "
                              "was the text encoded with a different tokenizer?")
-        for name, t in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
-            if t is not None and tuple(t.shape) != (B, T):
-                raise ValueError(f"{name} has shape {tuple(t.shape)} but input_ids has shape {(B, T)}")
         if token_type_ids is not None:
             lo, hi = int(token_type_ids.min()), int(token_type_ids.max())
             if lo < 0 or hi >= cfg.n_segments:
                 raise ValueError(f"token_type_ids must lie in [0, n_segments={cfg.n_segments}); got {lo}..{hi}")
 
+    def _impl(self, attention_impl: AttentionImpl | None) -> AttentionImpl:
+        impl = attention_impl or self.attention_impl
+        if impl not in ATTENTION_IMPLS:
+            raise ValueError(f"attention_impl={impl!r}; choose one of {ATTENTION_IMPLS}")
+        return impl
+
+    def _embed(self, input_ids: Tensor, attention_mask: Tensor | None,
+               token_type_ids: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Checked inputs -> the (B, T, D) embeddings and the (B, T) bool key mask (None: no padding)."""
+        self._check_inputs(input_ids, attention_mask, token_type_ids)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        key_mask = None if attention_mask is None else attention_mask.bool()
+        return self.embeddings(input_ids, token_type_ids), key_mask
+
+    def run_blocks(self, x: Tensor, key_mask: Tensor | None = None, start: int = 0,
+                   attention_impl: AttentionImpl | None = None,
+                   return_attention: bool = False) -> tuple[Tensor, list[Tensor], list[Tensor | None]]:
+        """Blocks ``start … L−1`` on the hidden states entering block `start`, then the final norm.
+
+        `forward` calls it with the embeddings (``start=0``); the few-shot test protocol calls it
+        with stored hidden states to rerun only the top blocks.
+
+        Args:
+            x: (B, T, D) hidden states entering block `start`.
+            key_mask: (B, T) bool, True for real tokens; None = no padding.
+
+        Returns:
+            The final (B, T, D) states, the output of every block that ran (the last one after the
+            final norm of a pre-LN model), and their (B, H, T, T) attention weights (None each
+            unless `return_attention`).
+        """
+        impl = self._impl(attention_impl)
+        hidden, attentions = [], []
+        for block in list(self.blocks)[start:]:  # (a list: slicing a ModuleList builds a new module)
+            x, weights = block(x, key_mask, impl, return_attention)
+            hidden.append(x)
+            attentions.append(weights)
+        x = self.final_norm(x)
+        if hidden:
+            hidden[-1] = x
+        return x, hidden, attentions
+
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, return_attention: bool = False,
                 attention_impl: AttentionImpl | None = None, head: str | None = None,
-                mlm_mask: Tensor | None = None, masked_positions_only: bool = False) -> EncoderOutput:
+                mlm_mask: Tensor | None = None) -> EncoderOutput:
         """Encode a batch.
 
         Args:
@@ -408,59 +426,53 @@ class BertEncoder(nn.Module):
                 Second-order meta-gradients need "explicit" on CPU.
             head: None, "mlm" or "cls": also compute that head's logits.
             mlm_mask: (B, T) bool; with head="mlm", compute logits only at these
-                positions, giving (N, V) instead of (B, T, V). Projecting only the
-                ~15% masked positions onto the vocabulary saves most of the head's cost.
-            masked_positions_only: with head="mlm" and `mlm_mask` (the training fast
-                path): run the *last* block only at the masked positions. Its keys and
-                values still come from every position, and the outputs it skips never
-                reach the logits, so the logits (and their gradients) are the same; at
-                15% masking this skips ~70% of the last block's work. `hidden_states`
-                is then (N, D), the final states at the masked positions, and
-                `all_hidden_states` stops before the last block.
+                positions, giving (N, V) instead of (B, T, V). For training, prefer
+                `masked_lm_logits`, which also runs the last block only there.
 
         Returns:
             An `EncoderOutput`.
         """
-        self._check_inputs(input_ids, attention_mask, token_type_ids)
-        impl = attention_impl or self.attention_impl
-        if impl not in ATTENTION_IMPLS:
-            raise ValueError(f"attention_impl={impl!r}; choose one of {ATTENTION_IMPLS}")
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        key_mask = None
-        if attention_mask is not None and not bool(attention_mask.all()):
-            key_mask = attention_mask.bool()  # (B, T)
-        query_index = valid = None
-        if masked_positions_only:
-            if head != "mlm" or mlm_mask is None or return_attention:
-                raise ValueError("masked_positions_only=True needs head='mlm' and an mlm_mask, and cannot "
-                                 "return attention weights; drop it to get every position")
-            if bool(mlm_mask.any()):  # (with nothing masked there is nothing to skip to)
-                query_index, valid = masked_position_index(mlm_mask)  # (B, M) each
-
-        x = self.embeddings(input_ids, token_type_ids)  # (B, T, D)
-        all_hidden, attentions = [x], []
-        full_blocks = self.blocks if query_index is None else self.blocks[:-1]
-        for block in full_blocks:
-            x, weights = block(x, key_mask, impl, return_attention)
-            all_hidden.append(x)
-            attentions.append(weights)
-        if query_index is not None:  # the last block, only at the masked positions
-            x = self.blocks[-1](x, key_mask, impl, query_index=query_index)[0][valid]  # (B, M, D) -> (N, D)
-        x = self.final_norm(x)
-        if self.cfg.pre_ln and query_index is None:
-            all_hidden[-1] = x
-
-        out = EncoderOutput(hidden_states=x, all_hidden_states=tuple(all_hidden),
+        x, key_mask = self._embed(input_ids, attention_mask, token_type_ids)  # (B, T, D)
+        h, hidden, attentions = self.run_blocks(x, key_mask, 0, attention_impl, return_attention)
+        out = EncoderOutput(hidden_states=h, all_hidden_states=(x, *hidden),
                             attentions=tuple(attentions) if return_attention else None)
         if head == "mlm":
-            h = x if mlm_mask is None or query_index is not None else x[mlm_mask]  # (B, T, D) or (N, D)
-            out.logits = self.mlm_head(h, self.embeddings.tok_emb.weight)
+            out.logits = self.mlm_head(h if mlm_mask is None else h[mlm_mask], self.embeddings.tok_emb.weight)
         elif head == "cls":
-            out.logits = self.cls_head(x)
+            out.logits = self.cls_head(h)
         elif head is not None:
             raise ValueError(f"head={head!r}; choose None or one of {HEADS}")
         return out
+
+    def masked_lm_logits(self, input_ids: Tensor, mlm_mask: Tensor, attention_mask: Tensor | None = None,
+                         token_type_ids: Tensor | None = None,
+                         attention_impl: AttentionImpl | None = None) -> Tensor:
+        """MLM logits at the masked positions, computing only what those logits need.
+
+        Equal to ``forward(..., head="mlm", mlm_mask=mlm_mask).logits`` (logits and gradients;
+        tested), with two shortcuts: 1) the vocabulary projection only at the N masked positions;
+        2) the *last* block only there too. Its keys and values still come from every position,
+        and everything after its attention is per position, so the outputs it skips could never
+        reach the logits. At 15% masking this skips ~70% of the last block's work.
+
+        Args:
+            input_ids, attention_mask, token_type_ids, attention_impl: as in `forward`.
+            mlm_mask: (B, T) bool, the positions to predict.
+
+        Returns:
+            (N, V) logits, rows in the order of ``input_ids[mlm_mask]``.
+        """
+        x, key_mask = self._embed(input_ids, attention_mask, token_type_ids)  # (B, T, D)
+        impl = self._impl(attention_impl)
+        for block in list(self.blocks)[:-1]:
+            x, _ = block(x, key_mask, impl)
+        index, valid = masked_position_index(mlm_mask)  # (B, M) each
+        if index.shape[1] == 0:  # nothing masked: no logits (but still a graph to the head)
+            h = x.new_zeros(0, x.shape[-1])
+        else:
+            x_q = x.gather(1, index[..., None].expand(-1, -1, x.shape[-1]))  # (B, M, D)
+            h = self.blocks[-1](x, key_mask, impl, x_q=x_q)[0][valid]  # (B, M, D) -> (N, D)
+        return self.mlm_head(self.final_norm(h), self.embeddings.tok_emb.weight)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Parameter count (the tied embedding counted once)."""

@@ -29,7 +29,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import torch
 from torch import Tensor
 
-from .episodes import Episode, _check_int, episode_generator
+from .checks import check_int
+from .episodes import Episode, episode_generator
 
 IGNORE_INDEX = -100  # the label of special tokens and padding (PyTorch's cross-entropy default)
 
@@ -234,7 +235,7 @@ def align_labels(tokenizer: Any, text: str, char_tags: Sequence[Any], max_len: i
         >>> labels
         [-100, 1, 2, 0, 3, -100]
     """
-    _check_int("max_len", max_len, minimum=3, hint=" (room for [CLS], [SEP] and one token)")
+    check_int("max_len", max_len, minimum=3, hint=" (room for [CLS], [SEP] and one token)")
     if len(char_tags) != len(text):
         raise ValueError(f"{len(char_tags)} tags for a text of {len(text)} characters; give one tag per character")
     if label_map is not None:
@@ -338,11 +339,11 @@ class NEREpisodes:
 
     def __init__(self, sentences: Sequence[Any], tokenizer: Any, n_way: int, k_shot: int, q_query: int,
                  max_len: int = 128, seed: int = 0, types: Iterable[str] | None = None):
-        _check_int("n_way", n_way, hint="; an episode needs at least one entity type")
-        _check_int("k_shot", k_shot, hint="; each type needs at least one support mention")
-        _check_int("q_query", q_query, hint="; each type needs at least one query mention")
-        _check_int("max_len", max_len, minimum=3, hint=" (room for [CLS], [SEP] and one token)")
-        _check_int("seed", seed, minimum=None)
+        check_int("n_way", n_way, hint="; an episode needs at least one entity type")
+        check_int("k_shot", k_shot, hint="; each type needs at least one support mention")
+        check_int("q_query", q_query, hint="; each type needs at least one query mention")
+        check_int("max_len", max_len, minimum=3, hint=" (room for [CLS], [SEP] and one token)")
+        check_int("seed", seed, minimum=None)
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError("NEREpisodes needs a fast tokenizer (offset mappings), e.g. load_chinese_tokenizer()")
         self.tokenizer, self.n_way, self.k_shot, self.q_query = tokenizer, n_way, k_shot, q_query
@@ -426,7 +427,7 @@ class NEREpisodes:
 
     def episode(self, index: int) -> Episode:
         """Episode ``index`` (any integer ≥ 0); see the class docstring for the scheme and tensors."""
-        _check_int("index", index, minimum=0)
+        check_int("index", index, minimum=0)
         g = episode_generator(self.seed, index, "ner")
         chosen = [self.types[j] for j in torch.randperm(len(self.types), generator=g)[: self.n_way].tolist()]
         classes = ["O"]

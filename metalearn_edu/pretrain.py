@@ -45,7 +45,7 @@ from .config import ModelConfig
 from .masking import IGNORE_INDEX, MaskingConfig, MaskingVocab, mask_tokens
 from .model import BertEncoder
 from .runtime import (PRECISIONS, all_reduce_sum, any_process, autocast, deferred_interrupts, derived_generator,
-                      dist_info, init_distributed_from_env, precision_dtype)
+                      dist_info, eval_mode, init_distributed_from_env, precision_dtype)
 
 __all__ = ["CHECKPOINT_NAME", "History", "PretrainConfig", "TrainingInterrupted", "batch_indices", "evaluate_mlm",
            "init_distributed_from_env", "lr_factor", "make_optimizer", "mlm_logits", "pack_blocks", "pretrain",
@@ -247,7 +247,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return precision_dtype(precision, device)
 
 
-def mlm_logits(model: torch.nn.Module, input_ids: Tensor, labels: Tensor,
+def mlm_logits(model: BertEncoder, input_ids: Tensor, labels: Tensor,
                attention_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Vocabulary logits at the masked positions only (`BertEncoder.masked_lm_logits`).
 
@@ -255,9 +255,23 @@ def mlm_logits(model: torch.nn.Module, input_ids: Tensor, labels: Tensor,
         logits (N, V) in fp32 and their targets (N,), N = number of labels != -100.
     """
     selected = labels != IGNORE_INDEX  # (B, T)
-    out = model(input_ids, attention_mask=attention_mask, head="mlm", mlm_mask=selected,
-                masked_positions_only=True)
-    return out.logits.float(), labels[selected]
+    return model.masked_lm_logits(input_ids, selected, attention_mask).float(), labels[selected]
+
+
+class MaskedLMLoss(torch.nn.Module):
+    """Σ cross-entropy over the masked tokens, as a module, so that DistributedDataParallel can wrap it.
+
+    Shapes:
+        input_ids, labels: (B, T), labels −100 where nothing is predicted; result: a scalar.
+    """
+
+    def __init__(self, model: BertEncoder):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor, labels: Tensor) -> Tensor:
+        logits, targets = mlm_logits(self.model, input_ids, labels)
+        return F.cross_entropy(logits, targets, reduction="sum")
 
 
 @torch.no_grad()
@@ -277,13 +291,11 @@ def evaluate_mlm(model: BertEncoder, blocks: Tensor, vocab: MaskingVocab, unigra
     """
     device = next(model.parameters()).device
     dtype = precision_dtype(precision, device)
-    was_training = model.training
-    model.eval()
     gen = torch.Generator().manual_seed(seed)
     total = top1 = top5 = n = 0.0
     uni = 0.0
     log_uni = unigram_log_probs.to(device)
-    try:
+    with eval_mode(model):
         for start in range(0, blocks.shape[0], batch_size):
             masked = mask_tokens(blocks[start:start + batch_size], vocab, masking, generator=gen)
             ids, labels = masked.input_ids.to(device), masked.labels.to(device)
@@ -295,8 +307,6 @@ def evaluate_mlm(model: BertEncoder, blocks: Tensor, vocab: MaskingVocab, unigra
             top5 += (best5 == targets[:, None]).any(-1).sum().item()
             uni += -log_uni[targets].sum().item()
             n += targets.numel()
-    finally:
-        model.train(was_training)
     if n == 0:
         raise ValueError("no token was masked in the evaluation blocks; pass more blocks")
     loss = total / n
@@ -329,7 +339,7 @@ class _Run:
     """The mutable state of a `pretrain` call: everything a step, an evaluation or a save touches."""
 
     model: BertEncoder
-    train_model: torch.nn.Module  # the model, or its DistributedDataParallel wrapper
+    train_loss: torch.nn.Module  # MaskedLMLoss(model), wrapped in DistributedDataParallel under torchrun
     cfg: PretrainConfig
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
@@ -418,9 +428,8 @@ def mlm_backward(run: _Run, train_blocks: Tensor, vocab: MaskingVocab, weight: f
     for a in range(cfg.grad_accum):
         rows = slice(a * micro, (a + 1) * micro)
         sync = a == cfg.grad_accum - 1 or world == 1
-        with (contextlib.nullcontext() if sync else run.train_model.no_sync()), autocast(run.device, run.dtype):
-            logits, targets = mlm_logits(run.train_model, ids[rows], labels[rows])
-            ce_sum = F.cross_entropy(logits, targets, reduction="sum")
+        with (contextlib.nullcontext() if sync else run.train_loss.no_sync()), autocast(run.device, run.dtype):
+            ce_sum = run.train_loss(ids[rows], labels[rows])
             loss = ce_sum * (world * weight / max(n_masked, 1))
         (run.scaler.scale(loss) if run.scaler else loss).backward()
         ce_total += ce_sum.item()
@@ -509,10 +518,10 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
     _check_setup(model, train_blocks, vocab, cfg, world, meta_objective)
     dtype = precision_dtype(cfg.precision, device)
     optimizer = make_optimizer(model, cfg)
-    train_model = model if world == 1 else torch.nn.parallel.DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None,
+    train_loss = MaskedLMLoss(model) if world == 1 else torch.nn.parallel.DistributedDataParallel(
+        MaskedLMLoss(model), device_ids=[device.index] if device.type == "cuda" else None,
         find_unused_parameters=True)  # the classification head gets no gradient in MLM training
-    run = _Run(model, train_model, cfg, optimizer,
+    run = _Run(model, train_loss, cfg, optimizer,
                torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg)),
                torch.amp.GradScaler("cuda") if dtype == torch.float16 else None, dtype, device, History(), 0, 0,
                time.perf_counter(), Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None, tokenizer_ref)

@@ -19,6 +19,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ModelConfig
 from .data import DATA_DIR, load_tokenizer
 from .model import BertEncoder
+from .runtime import eval_mode
 
 CHECKPOINTS_DIR = DATA_DIR / "checkpoints"
 DEFAULT_CHECKPOINT = "mlm-micro"
@@ -114,11 +115,21 @@ def fill_mask(model: BertEncoder, tokenizer: Any, text: str, top_k: int = 5) -> 
     device = next(model.parameters()).device
     ids = enc["input_ids"].to(device)
     where = ids == tokenizer.mask_token_id  # (1, T)
-    was_training = model.training
-    model.eval()
-    logits = model(ids, attention_mask=enc["attention_mask"].to(device), head="mlm", mlm_mask=where).logits
-    model.train(was_training)
-    probs = logits.float().softmax(-1)  # (n_masks, V)
-    top = probs.topk(top_k, dim=-1)
+    with eval_mode(model):
+        logits = model(ids, attention_mask=enc["attention_mask"].to(device), head="mlm", mlm_mask=where).logits
+    return mask_guesses(logits, tokenizer, top_k)
+
+
+def mask_guesses(logits: torch.Tensor, tokenizer: Any, top_k: int = 5) -> list[list[tuple[str, float]]]:
+    """The `top_k` most probable tokens at each predicted position, with their probabilities.
+
+    Args:
+        logits: (N, V) MLM logits, one row per position (e.g. ``model(..., head="mlm", mlm_mask=m).logits``).
+        tokenizer: turns ids into tokens.
+
+    Returns:
+        N lists of (token, probability), most probable first.
+    """
+    top = logits.detach().float().softmax(-1).topk(top_k, dim=-1)
     return [[(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ix)]
             for ps, ix in zip(top.values, top.indices)]

@@ -111,6 +111,26 @@ def best_autocast_dtype(device: torch.device | str) -> torch.dtype | None:
     return None
 
 
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Evaluation mode (no dropout) inside the block; the model's previous mode afterwards, even on error.
+
+    Example:
+        >>> net = torch.nn.Dropout(0.5)
+        >>> with eval_mode(net):
+        ...     net.training
+        False
+        >>> net.training
+        True
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 

@@ -18,6 +18,7 @@ import torch
 from . import viz
 from .analysis import model_attention_stats
 from .masking import MaskingConfig, MaskingVocab, mask_tokens
+from .pretrained import mask_guesses
 
 ATTENTION_VIEWS = ("head", "grid", "summary")
 
@@ -153,10 +154,8 @@ def render_masking(model: Any, tokenizer: Any, text: str, mask_prob: float, mask
     if not masked.selected.any():
         return f"no token was selected at mask rate {mask_prob:.0%}; raise the rate or change the seed"
     with torch.no_grad():
-        probs = model(masked.input_ids, head="mlm", mlm_mask=masked.selected).logits.float().softmax(-1)
-    top = probs.topk(top_k, dim=-1)
-    guesses = [[(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ix)]
-               for ps, ix in zip(top.values, top.indices)]
+        logits = model(masked.input_ids, head="mlm", mlm_mask=masked.selected).logits
+    guesses = mask_guesses(logits, tokenizer, top_k)
     return viz.plot_masking(tokens, masked, index=0, corrupted_tokens=tokenizer.convert_ids_to_tokens(masked.input_ids[0]),
                             guesses=guesses)
 
@@ -183,32 +182,7 @@ def masking_playground(model: Any, tokenizer: Any,
 # ---------------------------------------------------------------------------------------
 # Sinusoid playground
 # ---------------------------------------------------------------------------------------
-SINUSOID_METHODS = ("maml", "fomaml", "reptile", "pretrained")
-
-
-def load_sinusoid_models(folder: Any) -> dict[str, tuple[Any, float]]:
-    """The meta-trained sine networks saved by ``benchmarks/sinusoid.py --save-models DIR``.
-
-    Returns:
-        method -> (network, the inner learning rate it was evaluated with).
-    """
-    from pathlib import Path
-
-    from .checkpoint import load_checkpoint
-    from .meta import sinusoid_mlp
-
-    models = {}
-    for method in SINUSOID_METHODS:
-        path = Path(folder) / f"{method}.pt"
-        if path.is_file():
-            state = load_checkpoint(path)
-            net = sinusoid_mlp(tuple(state["config"]["sizes"]))
-            net.load_state_dict(state["model"])
-            models[method] = (net.eval(), float(state["test_lr"]))
-    if not models:
-        raise FileNotFoundError(f"no sinusoid models ({', '.join(m + '.pt' for m in SINUSOID_METHODS)}) in {folder}; "
-                                "make them with `python benchmarks/sinusoid.py --save-models DIR`")
-    return models
+from .meta.sinusoid import SINUSOID_METHODS, load_sinusoid_models  # noqa: F401 (notebooks import it from here)
 
 
 def render_sinusoid(models: Mapping[str, tuple[Any, float]], method: str, k_shot: int, inner_lr: float,
@@ -233,13 +207,11 @@ def render_sinusoid(models: Mapping[str, tuple[Any, float]], method: str, k_shot
         trajectory = finetune(loss_fn, dict(net.named_parameters()), episode, inner_lr, inner_steps)
     except InnerLoopDivergedError as err:
         return str(err)
-    from torch.func import functional_call
-
     grid = torch.linspace(-5, 5, 200).unsqueeze(1)
-    shown = sorted({0, 1, inner_steps} if inner_steps > 1 else {0, inner_steps})
-    with torch.no_grad():
-        predictions = {k: functional_call(net, trajectory.params[k], (grid,)).squeeze(1) for k in shown}
-        mse = ((functional_call(net, trajectory.params[-1], (episode.query_x,)) - episode.query_y) ** 2).mean()
+    shown = {0, 1, inner_steps} if inner_steps > 1 else {0, inner_steps}
+    predictions = {k: y.squeeze(1) for k, y in trajectory.outputs(net, grid, shown).items()}
+    query = trajectory.outputs(net, episode.query_x, [inner_steps])[inner_steps]
+    mse = ((query - episode.query_y) ** 2).mean()
     return viz.plot_sinusoid(grid.squeeze(1), tasks.true_curve(episode, grid).squeeze(1), episode.support_x,
                              episode.support_y, predictions, query_x=episode.query_x, query_y=episode.query_y,
                              title=f"{method}: K={k_shot}, α={inner_lr:g}, {inner_steps} step(s) — "

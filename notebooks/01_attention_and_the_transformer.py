@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -142,9 +143,10 @@ print("hand-written attention == torch's scaled_dot_product_attention:", torch.a
 # $$\operatorname{MultiHead}(X) = \big[\operatorname{head}_1; \dots; \operatorname{head}_H\big]\,W^O,
 # \qquad \operatorname{head}_h = \operatorname{Attention}(X W^Q_h, X W^K_h, X W^V_h).$$
 #
-# Our model makes $Q$, $K$ and $V$ for all heads with **one** matrix multiply (`qkv`, shape
-# $3D \times D$) and then reshapes. Let's redo the first block's attention by hand from the
-# model's own weights and compare with what the model reports (`return_attention=True`):
+# Our model makes $Q = XW^Q$ for all heads at once with one $D \times D$ matrix (`q_proj`; likewise
+# `k_proj` and `v_proj`) and then reshapes the result into $H$ heads of width $D/H$. Let's redo the
+# first block's attention by hand from the model's own weights and compare with what the model
+# reports (`return_attention=True`):
 
 # %%
 cfg = ModelConfig(vocab_size=len(ours), d_model=64, n_layers=2, n_heads=4, d_ff=128, max_len=64)
@@ -154,8 +156,9 @@ out = model(enc["input_ids"], enc["attention_mask"], return_attention=True)
 
 B, T = enc["input_ids"].shape
 x = out.all_hidden_states[0]                                  # (B, T, D): the embeddings = block 0's input
-qkv = model.blocks[0].attn.qkv(x)                             # (B, T, 3D): one projection for Q, K, V
-q, k, v = qkv.view(B, T, 3, cfg.n_heads, cfg.d_head).permute(2, 0, 3, 1, 4)  # 3 × (B, H, T, D/H)
+attn = model.blocks[0].attn
+q, k, v = (proj(x).view(B, T, cfg.n_heads, cfg.d_head).transpose(1, 2)  # Q = X W^Q, ...: each (B, H, T, D/H)
+           for proj in (attn.q_proj, attn.k_proj, attn.v_proj))
 _, by_hand = attention(q, k, v, enc["attention_mask"].bool())
 
 assert torch.allclose(by_hand, out.attentions[0], atol=1e-6)

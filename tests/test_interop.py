@@ -147,4 +147,4 @@ def test_real_minilm_matches(minilm):
     assert_same_outputs(o, h)
     # The same weights, passed as an object rather than a directory.
     from_object = load_hf_bert(hf)
-    assert torch.equal(from_object.blocks[5].attn.qkv.weight, ours.blocks[5].attn.qkv.weight)
+    assert torch.equal(from_object.blocks[5].attn.q_proj.weight, ours.blocks[5].attn.q_proj.weight)

@@ -61,7 +61,7 @@ def test_explicit_path_supports_double_backward(model, gen):
     loss = model(ids, mask, seg, attention_impl="explicit").hidden_states.pow(2).mean()
     grads = torch.autograd.grad(loss, list(params.values()), create_graph=True, allow_unused=True)
     second = sum(g.pow(2).sum() for g in grads if g is not None)
-    (q_grad,) = torch.autograd.grad(second, [params["blocks.0.attn.qkv.weight"]])
+    (q_grad,) = torch.autograd.grad(second, [params["blocks.0.attn.q_proj.weight"]])
     assert q_grad.abs().sum() > 0
 
 
@@ -143,7 +143,7 @@ def test_dropout_only_in_training(gen):
 
 @pytest.mark.parametrize("pre_ln", [False, True])
 @pytest.mark.parametrize("impl", ["fused", "explicit"])
-def test_masked_positions_only_gives_the_same_logits_and_gradients(gen, pre_ln, impl):
+def test_masked_lm_logits_equal_the_full_forward(gen, pre_ln, impl):
     """The training fast path (last block only at the masked positions) changes nothing the loss sees."""
     torch.manual_seed(0)
     model = BertEncoder(CFG.replace(pre_ln=pre_ln, dropout=0.0, attn_dropout=0.0))
@@ -154,36 +154,38 @@ def test_masked_positions_only_gives_the_same_logits_and_gradients(gen, pre_ln, 
     selected[2] = False  # a row with nothing masked: ragged counts
     params = list(model.parameters())
 
-    def logits_and_grads(**kw):
-        logits = model(ids, mask, seg, head="mlm", mlm_mask=selected, attention_impl=impl, **kw).logits
-        return logits, torch.autograd.grad(logits.square().sum(), params, allow_unused=True)
+    def grads(logits):
+        return torch.autograd.grad(logits.square().sum(), params, allow_unused=True)
 
-    full, full_grads = logits_and_grads()
-    fast, fast_grads = logits_and_grads(masked_positions_only=True)
+    full = model(ids, mask, seg, head="mlm", mlm_mask=selected, attention_impl=impl).logits
+    fast = model.masked_lm_logits(ids, selected, mask, seg, attention_impl=impl)
     assert fast.shape == full.shape == (int(selected.sum()), CFG.vocab_size)
     torch.testing.assert_close(fast, full, atol=1e-5, rtol=1e-5)
-    for (name, _), a, b in zip(model.named_parameters(), full_grads, fast_grads):
+    for (name, _), a, b in zip(model.named_parameters(), grads(full), grads(fast)):
         assert (a is None) == (b is None), name
         if a is not None:
             torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4, msg=name)
-    out = model(ids, mask, seg, head="mlm", mlm_mask=selected, masked_positions_only=True)
-    assert out.hidden_states.shape == (int(selected.sum()), CFG.d_model)
-    assert len(out.all_hidden_states) == CFG.n_layers  # stops before the last block
-    nothing = model(ids, head="mlm", mlm_mask=torch.zeros_like(selected), masked_positions_only=True)
-    assert nothing.logits.shape == (0, CFG.vocab_size)
+    nothing = model.masked_lm_logits(ids, torch.zeros_like(selected))
+    assert nothing.shape == (0, CFG.vocab_size)
 
 
-def test_masked_positions_only_needs_a_mask(model, gen):
-    ids, _, _ = make_batch(gen)
-    with pytest.raises(ValueError, match="masked_positions_only=True needs head='mlm' and an mlm_mask"):
-        model(ids, head="mlm", masked_positions_only=True)
-    with pytest.raises(ValueError, match="masked_positions_only"):
-        model(ids, head="cls", mlm_mask=ids > 50, masked_positions_only=True)
+def test_hidden_states_always_have_one_shape(model, gen):
+    ids, mask, seg = make_batch(gen)
+    out = model(ids, mask, seg, head="mlm", mlm_mask=ids > 50)
+    assert out.hidden_states.shape == (3, 10, CFG.d_model) and out.logits.shape[0] == int((ids > 50).sum())
+
+
+def test_run_blocks_from_the_middle_equals_the_full_stack(model, gen):
+    ids, mask, seg = make_batch(gen)
+    out = model(ids, mask, seg)
+    top, hidden, _ = model.run_blocks(out.all_hidden_states[1], mask.bool(), start=1)
+    torch.testing.assert_close(top, out.hidden_states)
+    assert len(hidden) == CFG.n_layers - 1
 
 
 def test_dropout_mask_statistics():
     """Our CPU dropout keeps each element with probability 1 − p and preserves the mean."""
-    from metalearn_edu.model import Dropout, dropout_mask
+    from metalearn_edu.bit_dropout import BitDropout as Dropout, bit_dropout_mask as dropout_mask
 
     torch.manual_seed(0)
     for p in (0.1, 0.5):

@@ -47,7 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Sequence
 
-from .corpus import DATA_DIR, DATA_ENV_VAR, SPLIT_NAMES, Document
+from .documents import DATA_DIR, DATA_ENV_VAR, Document
+from .splits import SPLIT_NAMES
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

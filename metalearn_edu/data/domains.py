@@ -34,7 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .corpus import DATA_DIR, SPLIT_NAMES, Document, load_hf_dataset
+from .documents import DATA_DIR, Document
+from .loaders import load_hf_dataset
+from .splits import SPLIT_NAMES
 
 MOVIE_REVIEW_FILE = "movie_reviews.jsonl.gz"
 DEBATE_FILE = "debates.jsonl.gz"

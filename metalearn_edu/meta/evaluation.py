@@ -10,7 +10,7 @@ adaptation-curve plots.
 
 Example:
     >>> from metalearn_edu.episodes import SinusoidTasks
-    >>> from metalearn_edu.meta.maml import sinusoid_mlp
+    >>> from metalearn_edu.meta.sinusoid import sinusoid_mlp
     >>> net, tasks = sinusoid_mlp(), SinusoidTasks(seed=1)
     >>> curve = evaluate_adaptation(functional_loss(net, "mse"), dict(net.named_parameters()),
     ...                             [tasks.episode(i, k_shot=5) for i in range(20)], inner_lr=0.01, inner_steps=3)
@@ -20,15 +20,18 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 import torch
 from torch import Tensor
 
-from ..analysis import format_ci, mean_ci
+from ..analysis import format_ci, mean_ci, paired_ci
 from ..episodes import Episode
-from .inner_loop import LossFn, Params, adapt, functional_loss, prepare_episode  # noqa: F401 (doctest)
+from ..runtime import eval_mode
+from .inner_loop import LossFn, Params, adapt, prepare_episode
+from .losses import functional_loss  # noqa: F401 (doctest)
 
 MetricFn = Callable[[Params, Any], float]
 
@@ -69,6 +72,15 @@ class AdaptationCurve:
     def format(self, step: int, digits: int = 3) -> str:
         """``"0.612 ± 0.021"`` after `step` inner steps."""
         return format_ci(*self.at(step), digits=digits)
+
+    def difference(self, other: "AdaptationCurve", step: int) -> tuple[float, float]:
+        """Paired mean and 95% half-width of self − other after `step` steps, over the same episodes."""
+        if self.n_episodes != other.n_episodes:
+            raise ValueError(f"the curves have {self.n_episodes} and {other.n_episodes} episodes; a paired "
+                             "difference needs the same episodes")
+        self.at(step)  # raises for a step that was not evaluated
+        i = self.steps.index(step)
+        return paired_ci([row[i] for row in self.per_episode], [row[i] for row in other.per_episode], self.confidence)
 
     def to_dict(self, per_episode: bool = False) -> dict[str, Any]:
         """A JSON-serialisable dict (per-episode values only when asked)."""
@@ -112,9 +124,6 @@ def evaluate_adaptation(loss_fn: LossFn, params: Params, episodes: Iterable[Epis
     metric = metric or getattr(loss_fn, "metric", None) or (lambda p, d: float(loss_fn(p, d)))
     metric_name = metric_name or getattr(loss_fn, "metric_name", "loss")
     model = getattr(loss_fn, "model", None)
-    was_training = model.training if model is not None else None
-    if model is not None:
-        model.eval()
     rows: list[list[float]] = []
     support_rows: list[list[float]] = []
     episodes = list(episodes) if not isinstance(episodes, list) else episodes
@@ -126,7 +135,7 @@ def evaluate_adaptation(loss_fn: LossFn, params: Params, episodes: Iterable[Epis
 
         bar = tqdm(total=len(episodes), desc="evaluate")
     try:
-        with torch.no_grad():
+        with (eval_mode(model) if model is not None else contextlib.nullcontext()), torch.no_grad():
             theta = {n: p.detach() for n, p in params.items()}
             for episode in episodes:
                 if transform is not None:
@@ -138,8 +147,6 @@ def evaluate_adaptation(loss_fn: LossFn, params: Params, episodes: Iterable[Epis
                 if bar is not None:
                     bar.update(1)
     finally:
-        if model is not None:
-            model.train(was_training)
         if bar is not None:
             bar.close()
     means, cis = [], []

@@ -24,10 +24,9 @@ with the dict, so "adapted weights" are just another dict. Names not in
 ``adapt_names`` pass through unchanged (the very same tensors), which gives
 head-only or top-k-layer adaptation.
 
-The second half of the module holds the loss functions the algorithms take
-(``loss_fn(params, data) -> scalar``): `RegressionLoss`, `ClassificationLoss`
-and `TextClassifierLoss` (an encoder plus an N-way head made afresh for each
-episode), and `select_params` to name what adapts.
+The loss functions the loop takes (``loss_fn(params, data) -> scalar``) live in
+`metalearn_edu.meta.losses`; `select_params` names what adapts, and the divergence rule
+(`has_diverged`) decides when an inner loop has blown up.
 
 Example:
     >>> from torch import nn
@@ -47,15 +46,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..checks import check_number
 from ..episodes import Episode
-from ..model import BertEncoder, EncoderOutput
+from ..model import BertEncoder
+from .losses import EPISODE_HEAD_NAMES, Params, functional_loss  # noqa: F401 (doctest)
 
-Params = dict[str, Tensor]
 LossFn = Callable[[Params, Any], Tensor]
 
 # A loss counts as diverged when it is not finite, or when it is both DIVERGENCE_RATIO times and
@@ -64,8 +62,6 @@ LossFn = Callable[[Params, Any], Tensor]
 # units; a cross-entropy that climbs from 1.6 to 2,800 nats, or an MSE that reaches 1e18, fails both.
 DIVERGENCE_RATIO = 100.0
 DIVERGENCE_MARGIN = 100.0
-# The parameter names of the per-episode N-way head of `TextClassifierLoss`.
-EPISODE_HEAD_NAMES: tuple[str, str] = ("head.weight", "head.bias")
 
 
 class InnerLoopDivergedError(ValueError):
@@ -94,6 +90,24 @@ class Trajectory:
     def steps(self) -> int:
         """K, the number of inner steps taken."""
         return len(self.params) - 1
+
+    @torch.no_grad()
+    def outputs(self, model: nn.Module, x: Tensor, steps: Iterable[int] | None = None) -> dict[int, Tensor]:
+        """The model's outputs on `x` at some points of the trajectory (e.g. to plot predictions).
+
+        Args:
+            model: the module the parameters belong to (called through `functional_call`).
+            x: its input, e.g. a (G, 1) grid for a sinusoid network.
+            steps: which of 0..K (default: all).
+
+        Returns:
+            step -> output.
+        """
+        chosen = range(self.steps + 1) if steps is None else sorted(set(steps))
+        bad = [k for k in chosen if not 0 <= k <= self.steps]
+        if bad:
+            raise ValueError(f"steps {bad} are not on this trajectory; it has steps 0..{self.steps}")
+        return {k: functional_call(model, self.params[k], (x,)) for k in chosen}
 
 
 def _check_params(params: Any) -> None:
@@ -370,258 +384,6 @@ def select_params(model: nn.Module, which: str = "all", head_names: Iterable[str
                              f"use at most 'top{len(groups)}'")
         chosen = [n for g in groups[-count:] for n in g]
     return chosen + [n for n in extra if n not in chosen]
-
-
-# ---------------------------------------------------------------------------------------
-# Loss functions: loss_fn(params, data) -> scalar, through functional_call
-# ---------------------------------------------------------------------------------------
-def _unpack(data: Any) -> tuple[Tensor, Tensor, Tensor | None]:
-    """(x, y, mask) from a `TaskData`, an (x, y) or (x, y, mask) tuple."""
-    if isinstance(data, Episode):
-        raise ValueError("loss functions take one side of an episode; pass episode.support or episode.query")
-    if len(data) == 2:
-        return data[0], data[1], None
-    x, y, mask = data
-    return x, y, mask
-
-
-class FunctionalLoss:
-    """Base of the library's loss functions: ``loss_fn(params, data) -> scalar tensor``.
-
-    Subclasses define `outputs` (predictions or logits). A loss function also
-    knows its evaluation metric (`metric`, named `metric_name`) and may add
-    per-episode parameters (`episode_params`), such as a freshly initialised head.
-
-    Attributes:
-        model: the module called through `functional_call`; never mutated.
-    """
-
-    metric_name = "loss"
-    lower_is_better = True
-
-    def __init__(self, model: nn.Module, **model_kwargs: Any):
-        self.model = model
-        self.model_kwargs = model_kwargs
-
-    def _call(self, params: Params, x: Tensor, mask: Tensor | None) -> Tensor:
-        kwargs = dict(self.model_kwargs)
-        if mask is not None:
-            kwargs["attention_mask"] = mask
-        out = functional_call(self.model, params, (x,), kwargs)
-        return out.logits if isinstance(out, EncoderOutput) else out
-
-    def outputs(self, params: Params, data: Any) -> Tensor:
-        """The model's outputs on ``data.x``."""
-        x, _, mask = _unpack(data)
-        return self._call(params, x, mask)
-
-    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
-        raise NotImplementedError
-
-    def __call__(self, params: Params, data: Any) -> Tensor:
-        """The mean loss of the model with `params` on `data`."""
-        return self.loss(self.outputs(params, data), _unpack(data)[1])
-
-    @torch.no_grad()
-    def metric(self, params: Params, data: Any) -> float:
-        """The evaluation metric (the loss itself unless a subclass says otherwise)."""
-        return float(self(params, data))
-
-    def episode_params(self, params: Params, episode: Episode) -> Params:
-        """θ for this episode (the base class adds nothing)."""
-        return dict(params)
-
-
-class RegressionLoss(FunctionalLoss):
-    """Mean squared error; the metric is the MSE.
-
-    Shapes:
-        data.x: whatever the model takes, e.g. (M, 1); data.y: the model's output shape.
-    """
-
-    metric_name = "mse"
-
-    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
-        return F.mse_loss(outputs, targets)
-
-
-class ClassificationLoss(FunctionalLoss):
-    """Cross-entropy on the model's logits; the metric is accuracy.
-
-    For a `BertEncoder` give ``head="cls"`` and ``attention_impl="explicit"`` (needed
-    for second-order gradients on CPU) as model keyword arguments; the episode's
-    attention mask is passed as ``attention_mask``.
-
-    Shapes:
-        outputs: (M, N) logits; data.y: (M,) labels.
-    """
-
-    metric_name = "accuracy"
-    lower_is_better = False
-
-    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
-        return F.cross_entropy(outputs, targets)
-
-    @torch.no_grad()
-    def metric(self, params: Params, data: Any) -> float:
-        """Accuracy: the share of examples whose arg-max logit is the label."""
-        return float((self.outputs(params, data).argmax(-1) == _unpack(data)[1]).float().mean())
-
-
-POOLINGS = ("cls", "mean", "mask")
-HEAD_INITS = ("zero", "proto")
-
-
-def pool_features(hidden: Tensor, input_ids: Tensor, attention_mask: Tensor | None, pooling: str = "mean",
-                  mask_token_id: int | None = None) -> Tensor:
-    """One vector per sequence from an encoder's last hidden states.
-
-    Args:
-        hidden: (M, T, D) hidden states.
-        input_ids: (M, T) token ids.
-        attention_mask: (M, T), 1 for real tokens; None = all real.
-        pooling: ``"cls"`` (position 0), ``"mean"`` (mean over real tokens) or
-            ``"mask"`` (mean over the [MASK] positions, natural for SMLMT).
-        mask_token_id: the [MASK] id, needed for ``"mask"``.
-
-    Returns:
-        (M, D) features.
-    """
-    if pooling == "cls":
-        return hidden[:, 0]
-    if pooling == "mean":
-        weights = torch.ones_like(input_ids) if attention_mask is None else attention_mask
-    elif pooling == "mask":
-        if mask_token_id is None:
-            raise ValueError("pooling='mask' needs mask_token_id (e.g. tokenizer.mask_token_id)")
-        weights = input_ids == mask_token_id
-        if not bool(weights.any(dim=1).all()):
-            raise ValueError("pooling='mask' but some sequences have no [MASK] token; use pooling='mean' or 'cls'")
-    else:
-        raise ValueError(f"pooling={pooling!r} is not allowed; choose one of {POOLINGS}")
-    w = weights.to(hidden.dtype).unsqueeze(-1)  # (M, T, 1)
-    return (hidden * w).sum(1) / w.sum(1).clamp_min(1.0)  # (M, D)
-
-
-def prototypes(features: Tensor, labels: Tensor, n_way: int) -> Tensor:
-    """Class means c_k = mean of the features with label k.
-
-    Shapes:
-        features: (M, D); labels: (M,) in 0..N−1; result: (N, D).
-
-    Example:
-        >>> prototypes(torch.tensor([[0.0], [2.0], [5.0]]), torch.tensor([0, 0, 1]), 2)
-        tensor([[1.],
-                [5.]])
-    """
-    counts = torch.bincount(labels, minlength=n_way)
-    if bool((counts == 0).any()):
-        raise ValueError(f"labels has no example of class(es) {torch.nonzero(counts == 0).flatten().tolist()}; "
-                         "every class needs at least one support example")
-    sums = torch.zeros(n_way, features.shape[1], dtype=features.dtype, device=features.device)
-    sums = sums.index_add(0, labels, features)
-    return sums / counts.unsqueeze(1).to(features.dtype)
-
-
-class TextClassifierLoss(ClassificationLoss):
-    """An encoder plus an N-way linear head that is made afresh for every episode.
-
-    logits = W · pool(encoder(x)) + b with W (N, D), b (N,) stored in the params
-    dict as ``"head.weight"`` / ``"head.bias"`` (`EPISODE_HEAD_NAMES`). The head
-    is not meta-learned (labels are permuted per episode, so a learned head
-    would have nothing stable to learn); `episode_params` initialises it:
-
-    * ``head_init="zero"``: W = 0, b = 0. Every episode starts at the uniform
-      prediction, and the first inner step moves W towards the support class
-      means of the features, which is what the meta-learned encoder shapes.
-    * ``head_init="proto"``: W_k = 2 c_k, b_k = −‖c_k‖² with c_k the support
-      prototype of class k (Triantafillou et al. 2020, "Proto-MAML"). Then
-      logits_k = −‖f − c_k‖² + ‖f‖², so before any step the head classifies like a
-      prototypical network. With grad mode on, the meta-gradient flows through
-      the prototypes into the encoder.
-
-    Args:
-        model: a `BertEncoder` (its MLM and classification heads are not used).
-        pooling: ``"mean"`` (default), ``"cls"`` or ``"mask"`` (see `pool_features`).
-        head_init: ``"zero"`` or ``"proto"``.
-        attention_impl: ``"explicit"`` (default; second-order MAML needs it on CPU)
-            or ``"fused"`` (faster, for first-order, Reptile and evaluation).
-        mask_token_id: the [MASK] id, for ``pooling="mask"``.
-
-    Example:
-        >>> from metalearn_edu.config import ModelConfig
-        >>> enc = BertEncoder(ModelConfig(vocab_size=30, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=8))
-        >>> loss_fn = TextClassifierLoss(enc, head_init="zero")
-        >>> ep = Episode(torch.randint(5, 30, (4, 6)), torch.tensor([0, 0, 1, 1]),
-        ...              torch.randint(5, 30, (2, 6)), torch.tensor([0, 1]), classes=["a", "b"])
-        >>> theta = loss_fn.episode_params(dict(enc.named_parameters()), ep)
-        >>> theta["head.weight"].shape, round(loss_fn(theta, ep.query).item(), 4)
-        (torch.Size([2, 8]), 0.6931)
-    """
-
-    def __init__(self, model: BertEncoder, pooling: str = "mean", head_init: str = "zero",
-                 attention_impl: str = "explicit", mask_token_id: int | None = None):
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling={pooling!r} is not allowed; choose one of {POOLINGS}")
-        if head_init not in HEAD_INITS:
-            raise ValueError(f"head_init={head_init!r} is not allowed; choose one of {HEAD_INITS}")
-        super().__init__(model, attention_impl=attention_impl)
-        self.pooling, self.head_init, self.mask_token_id = pooling, head_init, mask_token_id
-
-    def features(self, params: Params, x: Tensor, mask: Tensor | None) -> Tensor:
-        """(M, T) token ids -> (M, D) pooled features of the encoder with `params`."""
-        body = {n: p for n, p in params.items() if n not in EPISODE_HEAD_NAMES}
-        kwargs = dict(self.model_kwargs)
-        if mask is not None:
-            kwargs["attention_mask"] = mask
-        out = functional_call(self.model, body, (x,), kwargs)
-        return pool_features(out.hidden_states, x, mask, self.pooling, self.mask_token_id)
-
-    def outputs(self, params: Params, data: Any) -> Tensor:
-        """(M, N) logits."""
-        if EPISODE_HEAD_NAMES[0] not in params:
-            raise ValueError("params has no 'head.weight'; build the episode's params with "
-                             "loss_fn.episode_params(params, episode) first")
-        x, _, mask = _unpack(data)
-        return F.linear(self.features(params, x, mask), params["head.weight"], params["head.bias"])
-
-    def episode_params(self, params: Params, episode: Episode) -> Params:
-        """θ plus this episode's N-way head, initialised by `head_init`.
-
-        Shapes:
-            head.weight: (N, D); head.bias: (N,), N = ``episode.n_way``.
-        """
-        n_way = episode.n_way or int(episode.support_y.max()) + 1
-        if self.head_init == "zero":
-            ref = params["embeddings.tok_emb.weight"]
-            weight = torch.zeros(n_way, ref.shape[1], dtype=ref.dtype, device=ref.device)
-            bias = torch.zeros(n_way, dtype=ref.dtype, device=ref.device)
-        else:
-            c = prototypes(self.features(params, episode.support_x, episode.support_mask), episode.support_y, n_way)
-            weight, bias = 2 * c, -(c * c).sum(-1)
-        return {**params, EPISODE_HEAD_NAMES[0]: weight, EPISODE_HEAD_NAMES[1]: bias}
-
-
-def functional_loss(model: nn.Module, kind: str = "mse", **kwargs: Any) -> FunctionalLoss:
-    """A loss function ``loss_fn(params, data)`` for `model`, by name.
-
-    Args:
-        model: the network (called through `functional_call`; never mutated).
-        kind: ``"mse"`` (`RegressionLoss`), ``"cross_entropy"`` (`ClassificationLoss`;
-            extra keyword arguments go to the model, e.g. ``head="cls"``) or
-            ``"text"`` (`TextClassifierLoss`; keyword arguments go to it).
-
-    Example:
-        >>> functional_loss(nn.Linear(3, 2), "cross_entropy").metric_name
-        'accuracy'
-    """
-    if kind == "mse":
-        return RegressionLoss(model, **kwargs)
-    if kind == "cross_entropy":
-        return ClassificationLoss(model, **kwargs)
-    if kind == "text":
-        return TextClassifierLoss(model, **kwargs)
-    raise ValueError(f"kind={kind!r} is not allowed; choose 'mse', 'cross_entropy' or 'text'")
 
 
 def prepare_episode(loss_fn: LossFn, params: Params, episode: Episode,

@@ -25,48 +25,17 @@ Example:
 
 from __future__ import annotations
 
-import math
-import time
-from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_int, check_number
 from ..episodes import Episode
-from .inner_loop import (LossFn, Params, adapt, check_loss, functional_loss,  # noqa: F401 (doctest)
-                         initial_loss, prepare_episode)
-
-EpisodeFn = Callable[[int], Episode]
-
-
-def sinusoid_mlp(sizes: Sequence[int] = (1, 40, 40, 1), seed: int = 0) -> nn.Sequential:
-    """The MAML paper's sinusoid regressor: Linear layers with ReLU between them (1-40-40-1).
-
-    Weights use PyTorch's default initialisation, drawn under `seed` without
-    touching the global random state.
-
-    Example:
-        >>> sinusoid_mlp()
-        Sequential(
-          (0): Linear(in_features=1, out_features=40, bias=True)
-          (1): ReLU()
-          (2): Linear(in_features=40, out_features=40, bias=True)
-          (3): ReLU()
-          (4): Linear(in_features=40, out_features=1, bias=True)
-        )
-    """
-    if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
-        raise ValueError(f"sizes={sizes!r} is not allowed; give at least two positive layer widths, "
-                         "e.g. (1, 40, 40, 1)")
-    layers: list[nn.Module] = []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            if i:
-                layers.append(nn.ReLU())
-            layers.append(nn.Linear(d_in, d_out))
-    return nn.Sequential(*layers)
+from .inner_loop import LossFn, Params, adapt, check_loss, initial_loss, prepare_episode
+from .losses import functional_loss  # noqa: F401 (doctest)
+from .outer_loop import EpisodeFn, MetaHistory, check_budget, meta_batch, run_outer_loop
+from .sinusoid import sinusoid_mlp  # noqa: F401 (doctest)
 
 
 def _meta_tensors(params: Params, inner_lr: float | Mapping[str, Any]) -> dict[str, Tensor]:
@@ -147,78 +116,6 @@ def maml_step(loss_fn: LossFn, params: Params, episodes: Sequence[Episode],
     return total, grads
 
 
-@dataclass
-class MetaHistory:
-    """What a meta-training run returns.
-
-    Attributes:
-        algorithm: e.g. ``"maml"``, ``"fomaml"``, ``"reptile"``, ``"multitask"``.
-        steps: the outer step of each record (1-based).
-        meta_loss: the mean query loss after adaptation at that step.
-        seconds: wall-clock time since the start of training.
-        settings: the hyper-parameters of the run.
-    """
-
-    algorithm: str
-    steps: list[int] = field(default_factory=list)
-    meta_loss: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    def record(self, step: int, loss: float, seconds: float) -> None:
-        self.steps.append(step)
-        self.meta_loss.append(loss)
-        self.seconds.append(seconds)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict."""
-        return asdict(self)
-
-
-def run_outer_loop(history: MetaHistory, step_fn: Callable[[int, float], float], steps: int | None,
-                   time_budget: float | None, seed: int, progress: bool, log_every: int) -> MetaHistory:
-    """The outer loop every trainer shares (MAML, Reptile, multi-task, ProtoNet).
-
-    Calls ``loss = step_fn(step, elapsed_seconds)`` for step = 0, 1, … until `steps` steps are
-    done or `time_budget` seconds have passed, records every `log_every`-th loss in `history`,
-    and shows a tqdm bar when `progress`. Torch's RNG is seeded with `seed` inside the loop and
-    restored afterwards.
-    """
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, desc=history.algorithm)
-    start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        step = 0
-        while steps is None or step < steps:
-            loss = step_fn(step, time.perf_counter() - start)
-            step += 1
-            elapsed = time.perf_counter() - start
-            if step % log_every == 0:
-                history.record(step, loss, elapsed)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.4f}")
-            if time_budget is not None and elapsed >= time_budget:
-                break
-    if bar is not None:
-        bar.close()
-    return history
-
-
-def check_budget(steps: int | None, time_budget: float | None) -> None:
-    """Validate the stopping rule shared by the trainers."""
-    if steps is None and time_budget is None:
-        raise ValueError("give steps, time_budget or both; otherwise training never stops")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise ValueError(f"steps={steps!r} is not allowed; it must be a positive integer (or None with a time_budget)")
-    if time_budget is not None and not (isinstance(time_budget, (int, float)) and time_budget > 0):
-        raise ValueError(f"time_budget={time_budget!r} is not allowed; give seconds > 0 (or None)")
-
-
 def meta_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps: int | None = 1000,
                meta_batch_size: int = 25, inner_lr: float | Mapping[str, Tensor] = 0.01, inner_steps: int = 1,
                outer_lr: float = 1e-3, first_order: bool = False, adapt_names: Iterable[str] | None = None,
@@ -260,10 +157,8 @@ def meta_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps: in
         [1, 2, 3]
     """
     check_budget(steps, time_budget)
-    if isinstance(meta_batch_size, bool) or not isinstance(meta_batch_size, int) or meta_batch_size < 1:
-        raise ValueError(f"meta_batch_size={meta_batch_size!r} is not allowed; it must be a positive integer")
-    if not (isinstance(outer_lr, (int, float)) and math.isfinite(outer_lr) and outer_lr > 0):
-        raise ValueError(f"outer_lr={outer_lr!r} is not allowed; give a positive number such as 1e-3")
+    check_int("meta_batch_size", meta_batch_size)
+    check_number("outer_lr", outer_lr, low=0.0, low_open=True, hint=" (e.g. 1e-3)")
     params = dict(model.named_parameters())
     rates = dict(inner_lr) if isinstance(inner_lr, Mapping) else {}
     learned = [lr for lr in rates.values() if isinstance(lr, Tensor) and lr.requires_grad]
@@ -275,7 +170,7 @@ def meta_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps: in
         inner_steps=inner_steps, outer_lr=outer_lr, first_order=first_order, seed=seed, first_index=first_index))
 
     def step_fn(step: int, elapsed: float) -> float:
-        batch = [episodes(first_index + step * meta_batch_size + b) for b in range(meta_batch_size)]
+        batch = meta_batch(episodes, first_index, step, meta_batch_size)
         meta_loss, grads = maml_step(loss_fn, params, batch, inner_lr, inner_steps, first_order, adapt_names)
         optimizer.zero_grad(set_to_none=True)
         for name, g in grads.items():

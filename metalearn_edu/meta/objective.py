@@ -34,11 +34,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
 from torch import nn
 
 from ..episodes import SMLMTEpisodes
-from .inner_loop import TextClassifierLoss, select_params
+from .inner_loop import select_params
+from .losses import TextClassifierLoss
 from .maml import maml_step
 
 

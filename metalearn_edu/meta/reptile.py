@@ -17,7 +17,7 @@ the input embedding and the MLM decoder, moves once and stays tied.
 
 Example:
     >>> from metalearn_edu.episodes import SinusoidTasks
-    >>> from metalearn_edu.meta.maml import sinusoid_mlp
+    >>> from metalearn_edu.meta.sinusoid import sinusoid_mlp
     >>> net, tasks = sinusoid_mlp(), SinusoidTasks(seed=0)
     >>> before = net[0].bias.clone()
     >>> loss, delta = reptile_step(functional_loss(net, "mse"), dict(net.named_parameters()),
@@ -28,16 +28,16 @@ Example:
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_int, check_number
 from ..episodes import Episode
-from .inner_loop import (LossFn, Params, adapt, check_loss, functional_loss,  # noqa: F401 (doctest)
-                         initial_loss, prepare_episode)
-from .maml import EpisodeFn, MetaHistory, check_budget, run_outer_loop
+from .inner_loop import LossFn, Params, adapt, check_loss, initial_loss, prepare_episode
+from .losses import functional_loss  # noqa: F401 (doctest)
+from .outer_loop import EpisodeFn, MetaHistory, check_budget, meta_batch, run_outer_loop
 
 
 def reptile_step(loss_fn: LossFn, params: Params, episodes: Sequence[Episode],
@@ -63,8 +63,7 @@ def reptile_step(loss_fn: LossFn, params: Params, episodes: Sequence[Episode],
     """
     if len(episodes) == 0:
         raise ValueError("episodes is empty; a meta-batch needs at least one episode")
-    if not (isinstance(outer_lr, (int, float)) and math.isfinite(outer_lr) and outer_lr >= 0):
-        raise ValueError(f"outer_lr={outer_lr!r} is not allowed; give ε ≥ 0 (e.g. 0.1)")
+    check_number("outer_lr", outer_lr, low=0.0, hint=" (ε, e.g. 0.1)")
     theta = {n: p.detach() for n, p in params.items()}
     delta = {n: torch.zeros_like(p) for n, p in theta.items()}
     query_loss = 0.0
@@ -115,8 +114,7 @@ def reptile_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps:
         A `MetaHistory`; ``meta_loss`` is the mean query loss at the adapted weights.
     """
     check_budget(steps, time_budget)
-    if isinstance(meta_batch_size, bool) or not isinstance(meta_batch_size, int) or meta_batch_size < 1:
-        raise ValueError(f"meta_batch_size={meta_batch_size!r} is not allowed; it must be a positive integer")
+    check_int("meta_batch_size", meta_batch_size)
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     history = MetaHistory("reptile", settings=dict(
         meta_batch_size=meta_batch_size, inner_lr=inner_lr, inner_steps=inner_steps, outer_lr=outer_lr,
@@ -125,7 +123,7 @@ def reptile_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps:
     def step_fn(step: int, elapsed: float) -> float:
         done = max(step / steps if steps else 0.0, elapsed / time_budget if time_budget else 0.0)
         epsilon = outer_lr * max(0.0, 1.0 - done) if anneal else outer_lr  # ε annealed linearly to 0
-        batch = [episodes(first_index + step * meta_batch_size + b) for b in range(meta_batch_size)]
+        batch = meta_batch(episodes, first_index, step, meta_batch_size)
         loss, _ = reptile_step(loss_fn, params, batch, inner_lr, inner_steps, epsilon, adapt_names)
         return loss
 

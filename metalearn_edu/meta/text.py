@@ -21,7 +21,7 @@ through: a per-episode N-way head initialised from the support prototypes
 (Proto-MAML, so step 0 *is* a prototypical network on that encoder's features),
 then a few steps of gradient descent on the top block(s) and the head. Because
 the lower blocks do not adapt, their output is computed once per episode and
-only the top blocks run at every step (`TopBlocksLoss`): the same numbers as the
+only the top blocks run at every step (`top_blocks_loss`): the same numbers as the
 plain `TextClassifierLoss` path, several times faster.
 
 `bag_of_words_accuracy` is the sanity baseline: logistic regression on word
@@ -45,14 +45,15 @@ from functools import lru_cache
 from typing import Any, Sequence
 
 import torch
-from torch import Tensor, nn
-from torch.func import functional_call
+from torch import Tensor
 
 from ..data import bbc_splits, split_sentences
 from ..episodes import Episode, SMLMTEpisodes, TextClassificationEpisodes, split_words
 from ..model import BertEncoder
+from ..runtime import eval_mode
 from .evaluation import AdaptationCurve, evaluate_adaptation
-from .inner_loop import Params, TextClassifierLoss, pool_features, select_params
+from .inner_loop import select_params
+from .losses import EncoderFeatures, TextClassifierLoss
 
 # Seeds of the three samplers: fixed so that every script and notebook sees the same episodes.
 TRAIN_SEED, SMLMT_TEST_SEED, BBC_TEST_SEED = 0, 1, 2
@@ -167,59 +168,26 @@ def bag_of_words_accuracy(episode: Episode, c: float = 1.0) -> float:
     return sum(int(p == y) for p, y in zip(predictions, y_query)) / len(y_query)
 
 
-def texts_of(episodes: Sequence[Episode]) -> list[str]:
-    """Every support and query text of some episodes (e.g. to check what a suite contains)."""
-    out: list[str] = []
-    for ep in episodes:
-        out += list(ep.info.get("support_texts", [])) + list(ep.info.get("query_texts", []))
-    return out
-
-
 # ---------------------------------------------------------------------------------------
 # The test protocol: proto-initialised head, top block(s) adapt, lower blocks computed once
 # ---------------------------------------------------------------------------------------
-class _TopBlocks(nn.Module):
-    """The last `top_k` blocks and the final norm of an encoder, sharing its modules (and names)."""
-
-    def __init__(self, model: BertEncoder, top_k: int):
-        super().__init__()
-        self.blocks = model.blocks  # same ModuleList: parameter names match the encoder's
-        self.final_norm = model.final_norm
-        self.first = model.cfg.n_layers - top_k
-
-    def forward(self, hidden: Tensor, key_mask: Tensor | None) -> Tensor:
-        for block in list(self.blocks)[self.first:]:
-            hidden, _ = block(hidden, key_mask, "fused", False)
-        return self.final_norm(hidden)
-
-
-class TopBlocksLoss(TextClassifierLoss):
+def top_blocks_loss(model: BertEncoder, top_k: int = 1, pooling: str = "mean",
+                    head_init: str = "proto") -> TextClassifierLoss:
     """`TextClassifierLoss` for episodes whose inputs are the hidden states below the top `top_k` blocks.
 
-    Use `trunk_episode` to turn a token episode into such an episode; the loss then
-    runs only the top blocks, the final norm and the head. Parameters of the
-    lower blocks and the embeddings are ignored (they must not adapt).
+    Use `trunk_episode` to turn a token episode into such an episode; the loss then runs only the
+    top blocks, the final norm and the head (`EncoderFeatures` with ``start_block = L − top_k``).
+    Parameters of the lower blocks and the embeddings are ignored (they must not adapt).
 
     Shapes:
         data.x: (M, T, D) hidden states; data.mask: (M, T) attention mask.
     """
+    _check_top_k(model, top_k)
+    features = EncoderFeatures(model, pooling, "fused", start_block=model.cfg.n_layers - top_k)
+    return TextClassifierLoss(model, head_init=head_init, features=features)
 
-    def __init__(self, model: BertEncoder, top_k: int = 1, pooling: str = "mean", head_init: str = "proto"):
-        if pooling == "mask":
-            raise ValueError("TopBlocksLoss supports pooling='mean' or 'cls' (hidden inputs carry no token ids)")
-        _check_top_k(model, top_k)
-        super().__init__(model, pooling=pooling, head_init=head_init, attention_impl="fused")
-        self.top = _TopBlocks(model, top_k)
-        self.top_k = top_k
-        self._top_names = frozenset(n for n, _ in self.top.named_parameters())
 
-    def features(self, params: Params, x: Tensor, mask: Tensor | None) -> Tensor:
-        """(M, T, D) hidden states below the top blocks -> (M, D) pooled features."""
-        body = {n: p for n, p in params.items() if n in self._top_names}
-        key_mask = None if mask is None or bool(mask.all()) else mask.bool()
-        hidden = functional_call(self.top, body, (x, key_mask))
-        ids = torch.ones(x.shape[:2], dtype=torch.long, device=x.device)  # pooling needs only the mask
-        return pool_features(hidden, ids, mask, self.pooling)
+TopBlocksLoss = top_blocks_loss  # the older, class-like name
 
 
 def _check_top_k(model: BertEncoder, top_k: int) -> None:
@@ -237,9 +205,8 @@ def trunk_episode(model: BertEncoder, episode: Episode, top_k: int = 1) -> Episo
     _check_top_k(model, top_k)
     first = model.cfg.n_layers - top_k
 
-    def hidden(ids: Tensor, mask: Tensor | None) -> Tensor:
-        out = model(ids, attention_mask=mask, attention_impl="fused")
-        return out.all_hidden_states[first]
+    def hidden(ids: Tensor, mask: Tensor | None) -> Tensor:  # (M, T) ids -> (M, T, D) entering block `first`
+        return model(ids, attention_mask=mask, attention_impl="fused").all_hidden_states[first]
 
     return Episode(hidden(episode.support_x, episode.support_mask), episode.support_y,
                    hidden(episode.query_x, episode.query_mask), episode.query_y,
@@ -266,16 +233,12 @@ def evaluate_text_adaptation(model: BertEncoder, episodes: Sequence[Episode], in
     Returns:
         An `AdaptationCurve` of query accuracy with 95% CIs.
     """
-    was_training = model.training
-    model.eval()
-    try:
-        loss_fn = TopBlocksLoss(model, top_k, pooling, head_init)
+    with eval_mode(model):
+        loss_fn = top_blocks_loss(model, top_k, pooling, head_init)
         names = select_params(model, f"top{top_k}")
         params = {n: p.detach() for n, p in model.named_parameters()}
         return evaluate_adaptation(loss_fn, params, episodes, inner_lr, inner_steps, adapt_names=names,
                                    progress=progress, transform=lambda ep: trunk_episode(model, ep, top_k))
-    finally:
-        model.train(was_training)
 
 
 SHOTS = (1, 5)

@@ -1,0 +1,98 @@
+"""The outer loop every meta-trainer shares: steps, a time budget, a progress bar and a history.
+
+MAML (`metalearn_edu.meta.maml.meta_train`), Reptile, multi-task pretraining and ProtoNet
+training differ only in what one outer step does; `run_outer_loop` runs any such step
+function until a step count or a wall-clock budget is reached and records a `MetaHistory`.
+Outer step s uses episodes ``first_index + s·B … first_index + s·B + B − 1`` of an
+``index -> Episode`` function, so a run is fixed by the sampler's seed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from ..checks import check_int, check_number
+from ..episodes import Episode
+
+EpisodeFn = Callable[[int], Episode]
+
+
+@dataclass
+class MetaHistory:
+    """What a meta-training run returns.
+
+    Attributes:
+        algorithm: e.g. ``"maml"``, ``"fomaml"``, ``"reptile"``, ``"multitask"``.
+        steps: the outer step of each record (1-based).
+        meta_loss: the mean query loss after adaptation at that step.
+        seconds: wall-clock time since the start of training.
+        settings: the hyper-parameters of the run.
+    """
+
+    algorithm: str
+    steps: list[int] = field(default_factory=list)
+    meta_loss: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def record(self, step: int, loss: float, seconds: float) -> None:
+        self.steps.append(step)
+        self.meta_loss.append(loss)
+        self.seconds.append(seconds)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        return asdict(self)
+
+
+def run_outer_loop(history: MetaHistory, step_fn: Callable[[int, float], float], steps: int | None,
+                   time_budget: float | None, seed: int, progress: bool, log_every: int) -> MetaHistory:
+    """The outer loop every trainer shares (MAML, Reptile, multi-task, ProtoNet).
+
+    Calls ``loss = step_fn(step, elapsed_seconds)`` for step = 0, 1, … until `steps` steps are
+    done or `time_budget` seconds have passed, records every `log_every`-th loss in `history`,
+    and shows a tqdm bar when `progress`. Torch's RNG is seeded with `seed` inside the loop and
+    restored afterwards.
+    """
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc=history.algorithm)
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        step = 0
+        while steps is None or step < steps:
+            loss = step_fn(step, time.perf_counter() - start)
+            step += 1
+            elapsed = time.perf_counter() - start
+            if step % log_every == 0:
+                history.record(step, loss, elapsed)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}")
+            if time_budget is not None and elapsed >= time_budget:
+                break
+    if bar is not None:
+        bar.close()
+    return history
+
+
+def check_budget(steps: int | None, time_budget: float | None) -> None:
+    """Validate the stopping rule shared by the trainers."""
+    if steps is None and time_budget is None:
+        raise ValueError("give steps, time_budget or both; otherwise training never stops")
+    if steps is not None:
+        check_int("steps", steps, hint=" (or None with a time_budget)")
+    if time_budget is not None:
+        check_number("time_budget", time_budget, low=0.0, low_open=True, hint=" (seconds, or None)")
+
+
+def meta_batch(episodes: EpisodeFn, first_index: int, step: int, size: int) -> list[Episode]:
+    """The episodes of outer step `step`: ``first_index + step·size`` onwards."""
+    return [episodes(first_index + step * size + b) for b in range(size)]
