@@ -1,10 +1,11 @@
-"""Few-shot text classification: what pretraining and meta-training buy, with 95% CIs.
+"""Few-shot text classification: what pretraining and meta-training buy, over seeds, with paired intervals.
 
-    python benchmarks/few_shot_text.py --budget 240 --out benchmarks/results/few_shot_text.json  # ~75 min, 1 thread
-    python benchmarks/few_shot_text.py --quick                                                   # smoke run (~2 min)
+    python benchmarks/few_shot_text.py --out benchmarks/results/few_shot_text.json   # ~2.5 h on 1 thread
+                                                  # (the meta-trained encoders go to runs/few_shot_text/)
+    python benchmarks/few_shot_text.py --quick --out runs/fst-quick.json              # smoke run (~3 min)
 
-Models (all share the test protocol below; every meta-learner starts from the shipped
-MLM checkpoint ``mlm-micro`` and gets the same wall-clock budget of meta-training on
+Models (all share the test protocol below; every meta-learner starts from the shipped MLM
+checkpoint ``mlm-micro`` and gets the same wall-clock budget of meta-training on
 self-supervised SMLMT tasks from the *training* articles, over the training words):
 
 * ``random``: the same architecture, randomly initialised (no pretraining);
@@ -14,18 +15,25 @@ self-supervised SMLMT tasks from the *training* articles, over the training word
 * ``reptile``: Reptile with the same inner loop, ε = 0.1 annealed, meta-batch 4;
 * ``protonet``: prototypical-network training on the same episodes (Adam ``--outer-lr``);
 * ``minilm``: the real all-MiniLM-L6-v2 encoder (6 × 384, trained on a billion sentence
-  pairs) as a reference point; it sees the same episodes through its own tokenizer. It is
-  about 10× the micro encoder's compute per token, so by default it is scored at step 0
-  only (``--minilm-steps 0``: frozen encoder, prototype head = a prototypical network);
+  pairs) as a reference point, through its own tokenizer on the same episodes, scored at
+  step 0 only (frozen encoder, prototype head: a prototypical network);
 * ``bow``: logistic regression on the support set's word indicators (sanity baseline).
 
-Test protocol (`metalearn_edu.meta.text.evaluate_text_adaptation`): 5-way K-shot,
-K ∈ {1, 5}, 5 query examples per class, ``--episodes`` (≥ 200) episodes per suite; the
-N-way head starts at the support prototypes (so step 0 is a prototypical network on
-that encoder) and the top block + head take ``--test-steps`` SGD steps with α =
-``--inner-lr``. Suites: held-out SMLMT (test articles, held-out words) and BBC topics
-(test articles). Episodes are the same for every model (paired comparison); the
-script reports mean ± 95% CI (Student's t over episodes).
+**Seeds.** Each meta-learner is trained with every seed of ``--seeds`` (the seed picks the
+stream of meta-training episodes and torch's RNG). Seed s is tested on its own block of test
+episodes, ``s·E … s·E + E − 1`` with E = ``--episodes``; the models that are not trained
+(random, mlm, minilm, bow) are tested on all the blocks. So for every seed the difference
+"meta-learner − MLM start" is paired (same episodes), and the seeds' differences are
+independent: `metalearn_edu.analysis.seed_ci` takes the t-interval over them, which covers
+both the seed-to-seed variance of meta-training and the sampling of test episodes.
+
+Test protocol (`metalearn_edu.meta.text.evaluate_text_adaptation`): 5-way K-shot, K ∈ {1, 5},
+5 query examples per class; the N-way head starts at the support prototypes (step 0 is a
+prototypical network on that encoder) and the top block + head take ``--test-steps`` SGD
+steps with α = ``--inner-lr``. Suites: held-out SMLMT (test articles, held-out words) and BBC
+topics (test articles; the same five topics the encoder saw in pretraining: few-shot on seen
+classes). The JSON keeps every per-episode accuracy at every step; a stopped study resumes and
+skips what it already holds.
 """
 
 from __future__ import annotations
@@ -33,30 +41,34 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from metalearn_edu.analysis import format_ci, mean_ci
+from metalearn_edu.analysis import format_ci, seed_ci
 from metalearn_edu.data import load_tokenizer, minilm_path
 from metalearn_edu.interop import load_hf_bert
 from metalearn_edu.meta import ProtoNet, TextClassifierLoss, meta_train, protonet_train, reptile_train, select_params
-from metalearn_edu.meta.text import SHOTS, TASKS, bag_of_words_accuracy, evaluate_on_suites, text_task_suites
+from metalearn_edu.meta.text import SHOTS, TASKS, bag_of_words_on_suites, evaluate_on_suites, text_task_suites
 from metalearn_edu.model import BertEncoder
 from metalearn_edu.pretrained import load_pretrained
 
 META_METHODS = ("maml", "fomaml", "reptile", "protonet")
+FIXED_METHODS = ("bow", "random", "mlm", "minilm")
 ALL_METHODS = ("bow", "random", "mlm", *META_METHODS, "minilm")
+CELLS = [f"{t}_k{k}" for t in TASKS for k in SHOTS]
 
 
-def meta_train_copy(method: str, start: BertEncoder, suites, args: argparse.Namespace) -> tuple[BertEncoder, dict]:
-    """Meta-train a copy of `start` with `method` for `args.budget` seconds."""
+def meta_train_copy(method: str, start: BertEncoder, tokenizer: Any, seed: int,
+                    args: argparse.Namespace) -> tuple[BertEncoder, dict]:
+    """Meta-train a copy of `start` with `method` for `args.budget` seconds, with meta-training seed `seed`."""
     model = copy.deepcopy(start).train()
-    episodes = suites.smlmt_train.episode
+    episodes = text_task_suites(tokenizer, n_way=5, k_shot=5, q_query=5, train_seed=seed).smlmt_train.episode
     adapt_names = select_params(model, "top1")
-    common = dict(steps=None, time_budget=args.budget, seed=args.seed, progress=not args.quiet, log_every=5)
+    common = dict(steps=None, time_budget=args.budget, seed=seed, progress=not args.quiet, log_every=5)
     if method in ("maml", "fomaml"):
         loss_fn = TextClassifierLoss(model, head_init="proto",
                                      attention_impl="explicit" if method == "maml" else "fused")
@@ -77,102 +89,139 @@ def meta_train_copy(method: str, start: BertEncoder, suites, args: argparse.Name
     return model.eval(), record
 
 
-def evaluate_model(model: BertEncoder, tokenizer: Any, args: argparse.Namespace,
-                   steps: int | None = None) -> dict[str, Any]:
-    """Adaptation curves on both suites for K = 1 and 5 (`steps` test-time steps, default --test-steps)."""
-    return evaluate_on_suites(model, tokenizer, args.episodes, args.inner_lr,
-                              args.test_steps if steps is None else steps)
+def evaluate_fixed(method: str, start: BertEncoder, tokenizer: Any, n: int, args: argparse.Namespace) -> dict:
+    """A model without training, on episodes 0 … n − 1 of every cell."""
+    if method == "bow":
+        return bag_of_words_on_suites(tokenizer, n)
+    if method == "random":
+        torch.manual_seed(0)
+        return evaluate_on_suites(BertEncoder(start.cfg).eval(), tokenizer, n, args.inner_lr, args.test_steps)
+    if method == "mlm":
+        return evaluate_on_suites(start, tokenizer, n, args.inner_lr, args.test_steps)
+    if method == "minilm":
+        return evaluate_on_suites(load_hf_bert(minilm_path()), load_tokenizer("minilm"), n, args.inner_lr, 0)
+    raise ValueError(f"unknown method {method!r}")
 
 
-def evaluate_bow(tokenizer: Any, args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k in SHOTS:
-        suites = text_task_suites(tokenizer, n_way=5, k_shot=k, q_query=5)
-        for task in TASKS:
-            accuracies = [bag_of_words_accuracy(ep) for ep in suites.test_episodes(task, args.episodes)]
-            mean, half = mean_ci(accuracies)
-            out[f"{task}_k{k}"] = {"steps": [0], "mean": [mean], "ci": [half], "metric": "accuracy",
-                                   "n_episodes": len(accuracies)}
+def block(curve: dict, seed: int, size: int) -> list[float]:
+    """The last-step accuracies of seed `seed`'s block of episodes in a curve dict (fixed models)."""
+    first = seed * size - curve.get("first_episode", 0)
+    return [row[-1] for row in curve["per_episode"][first:first + size]]
+
+
+def summary(results: dict[str, Any]) -> dict[str, dict[str, list[float]]]:
+    """Per method and cell: mean over seeds ± half-width, and the paired difference from the MLM start."""
+    size, seeds = results["settings"]["episodes"], results["settings"]["seeds"]
+    models, out = results["models"], {}
+    for method, entry in models.items():
+        rows = {}
+        for cell in CELLS:
+            if method in META_METHODS:
+                per_seed = [[row[-1] for row in entry["seeds"][str(s)]["eval"][cell]["per_episode"]]
+                            for s in seeds if str(s) in entry.get("seeds", {})]
+            else:
+                per_seed = [block(entry["eval"][cell], s, size) for s in seeds]
+            if len(per_seed) < 2:
+                continue
+            mlm = [block(models["mlm"]["eval"][cell], s, size) for s in seeds[:len(per_seed)]] if "mlm" in models else None
+            mean, half, _ = seed_ci(per_seed)
+            row = {"mean": mean, "half": half}
+            if mlm is not None and method != "mlm":
+                d, dh, values = seed_ci(per_seed, mlm)
+                row.update(diff=d, diff_half=dh, diff_per_seed=values)
+            rows[cell] = row
+        out[method] = rows
     return out
-
-
-def table(results: dict[str, Any]) -> str:
-    """A Markdown table: step-0 and last-step accuracy per suite and K."""
-    cols = [f"{t}_k{k}" for t in TASKS for k in SHOTS]
-    head = "| model | " + " | ".join(f"{c.replace('_k', ' K=')} (step 0 → last)" for c in cols) + " |"
-    lines = [head, "|" + "---|" * (len(cols) + 1)]
-    for name, entry in results["models"].items():
-        cells = []
-        for c in cols:
-            r = entry["eval"][c]
-            first = format_ci(r["mean"][0], r["ci"][0])
-            cells.append(first if len(r["mean"]) == 1 else f"{first} → {format_ci(r['mean'][-1], r['ci'][-1])}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--budget", type=float, default=240, help="seconds of meta-training per method")
-    p.add_argument("--episodes", type=int, default=200, help="test episodes per suite and K (≥ 200 for the table)")
+    p.add_argument("--budget", type=float, default=240, help="seconds of meta-training per method and seed")
+    p.add_argument("--seeds", default="0,1,2", help="meta-training seeds (each tested on its own episodes)")
+    p.add_argument("--episodes", type=int, default=100, help="test episodes per seed, suite and K")
     p.add_argument("--inner-lr", type=float, default=0.05)
     p.add_argument("--outer-lr", type=float, default=1e-4)
     p.add_argument("--train-steps", type=int, default=3, help="inner steps during meta-training")
     p.add_argument("--test-steps", type=int, default=5, help="inner steps at test time")
-    p.add_argument("--minilm-steps", type=int, default=0, help="test-time steps for MiniLM (0: prototypes only)")
     p.add_argument("--methods", default=",".join(ALL_METHODS), help=f"comma-separated subset of {ALL_METHODS}")
-    p.add_argument("--add", action="store_true", help="keep the other models already in --out")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quick", action="store_true", help="smoke run: 20 s budgets, 10 episodes")
+    p.add_argument("--quick", action="store_true", help="smoke run: 10 s budgets, 10 episodes, 2 seeds")
     p.add_argument("--quiet", action="store_true")
-    p.add_argument("--out", default=None, help="write results (and settings) here as JSON")
+    p.add_argument("--out", default=None, help="results JSON (a stopped study resumes from it)")
+    p.add_argument("--save-models", default="runs/few_shot_text",
+                   help="folder for the meta-trained encoders (other studies evaluate them on more suites)")
     args = p.parse_args()
     if args.quick:
-        args.budget, args.episodes = 20, 10
+        args.budget, args.episodes, args.seeds = 10, 10, "0,1"
     torch.set_num_threads(args.threads)
+    os.environ.setdefault("METALEARN_CLOCK", "process")  # budgets in CPU seconds: fair when runs share a machine
+    seeds = [int(s) for s in args.seeds.split(",") if s]
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(ALL_METHODS))
     if unknown:
         raise SystemExit(f"--methods: unknown {unknown}; choose from {ALL_METHODS}")
 
     start, tokenizer, _ = load_pretrained("mlm-micro")
-    results: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k != "out"}, "models": {}}
-    if args.add and args.out and Path(args.out).exists():
-        previous = json.loads(Path(args.out).read_text())
-        results["models"] = previous["models"]
-        results["settings"] = {**previous["settings"], "minilm_steps": args.minilm_steps}
+    settings = {"clock": os.environ["METALEARN_CLOCK"],
+                **{k: v for k, v in vars(args).items() if k not in ("out", "quiet", "methods", "save_models")}}
+    settings["seeds"] = seeds
+    results: dict[str, Any] = {"settings": settings, "models": {}}
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists():
+        previous = json.loads(out.read_text())
+        same = {k: previous["settings"].get(k) for k in ("budget", "episodes", "inner_lr", "test_steps")} == \
+            {k: settings[k] for k in ("budget", "episodes", "inner_lr", "test_steps")}
+        if same:
+            results["models"] = previous["models"]
+            print(f"resuming from {out}", flush=True)
 
     def save() -> None:
-        if args.out:
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(json.dumps(results, indent=1))
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_suffix(".tmp")
+            tmp.write_text(json.dumps(results, indent=1))
+            tmp.replace(out)
 
-    train_suites = text_task_suites(tokenizer, n_way=5, k_shot=5, q_query=5)
-    for method in methods:
-        t0 = time.perf_counter()
-        entry: dict[str, Any] = {}
-        if method == "bow":
-            entry["eval"] = evaluate_bow(tokenizer, args)
-        elif method == "random":
-            torch.manual_seed(args.seed)
-            entry["eval"] = evaluate_model(BertEncoder(start.cfg).eval(), tokenizer, args)
-        elif method == "mlm":
-            entry["eval"] = evaluate_model(start, tokenizer, args)
-        elif method == "minilm":
-            entry["eval"] = evaluate_model(load_hf_bert(minilm_path()), load_tokenizer("minilm"), args,
-                                           steps=args.minilm_steps)
-        else:
-            model, entry["train"] = meta_train_copy(method, start, train_suites, args)
-            print(f"{method}: {entry['train']['outer_steps']} outer steps in {entry['train']['train_seconds']:.0f} s",
+    n_fixed = args.episodes * (max(seeds) + 1)
+    for method in [m for m in ALL_METHODS if m in methods]:
+        entry = results["models"].setdefault(method, {})
+        if method in FIXED_METHODS:
+            done = entry.get("eval", {}).get("bbc_k5", {}).get("n_episodes", 0) >= n_fixed
+            if not done:
+                t0 = time.perf_counter()
+                entry["eval"] = evaluate_fixed(method, start, tokenizer, n_fixed, args)
+                entry["seconds"] = time.perf_counter() - t0
+                print(f"{method:>9}: {n_fixed} episodes per cell in {entry['seconds']:.0f} s", flush=True)
+                save()
+            continue
+        for seed in seeds:
+            if str(seed) in entry.get("seeds", {}):
+                continue
+            t0 = time.perf_counter()
+            model, train = meta_train_copy(method, start, tokenizer, seed, args)
+            if args.save_models:
+                from metalearn_edu.pretrained import export_model
+
+                export_model(model, Path(args.save_models) / f"{method}-seed{seed}", metrics={"train": train["outer_steps"]})
+            evaluation = evaluate_on_suites(model, tokenizer, args.episodes, args.inner_lr, args.test_steps,
+                                            first_episode=seed * args.episodes)
+            entry.setdefault("seeds", {})[str(seed)] = {"train": train, "eval": evaluation,
+                                                        "seconds": time.perf_counter() - t0}
+            print(f"{method:>9} seed {seed}: {train['outer_steps']} outer steps; "
+                  + "  ".join(f"{c}: {format_ci(r['mean'][-1], r['ci'][-1])}" for c, r in evaluation.items()),
                   flush=True)
-            entry["eval"] = evaluate_model(model, tokenizer, args)
-        entry["seconds"] = time.perf_counter() - t0
-        results["models"][method] = entry
-        summary = "  ".join(f"{c}: {format_ci(r['mean'][-1], r['ci'][-1])}" for c, r in entry["eval"].items())
-        print(f"{method:>9} ({entry['seconds']:.0f} s)  {summary}", flush=True)
-        save()
-    print(table(results))
+            save()
+
+    results["summary"] = summary(results)
+    save()
+    print("\n| model | " + " | ".join(CELLS) + " |\n|---|" + "---:|" * len(CELLS))
+    for method, rows in results["summary"].items():
+        cells = []
+        for c in CELLS:
+            r = rows.get(c)
+            cells.append("—" if r is None else format_ci(r["mean"], r["half"])
+                         + (f" (Δ {r['diff']:+.3f} ± {r['diff_half']:.3f})" if "diff" in r else ""))
+        print(f"| {method} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@
 * `count_tokens`, `unigram_log_probs`, `unigram_loss`: the loss of a model that
   ignores the context and predicts every masked token from its training-set
   frequency. An MLM that does not beat it has learnt nothing about context.
-* `mean_ci`, `paired_ci`, `format_ci`: mean ± t-based confidence half-width over seeds or
-  episodes (of one method, or of the differences between two scored on the same items).
+* `mean_ci`, `paired_ci`, `seed_ci`, `format_ci`: mean ± t-based confidence half-width over
+  episodes (of one method, or of the differences between two scored on the same items) and over
+  training seeds (each tested on its own episodes).
 
 Shape letters: L layers, B batch, H heads, T sequence length, V vocabulary size.
 """
@@ -331,6 +332,33 @@ def paired_ci(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) 
     if len(a) != len(b):
         raise ValueError(f"paired values need the same items: a has {len(a)} values, b has {len(b)}")
     return mean_ci([x - y for x, y in zip(a, b)], confidence)
+
+
+def seed_ci(per_seed: Sequence[Sequence[float]], baseline: Sequence[Sequence[float]] | None = None,
+            confidence: float = 0.95) -> tuple[float, float, list[float]]:
+    """Mean over training seeds, with an interval that covers both seed and test-episode variance.
+
+    Seed s of a study is tested on its own block of episodes, and a baseline (when given) on the
+    same block: ``per_seed[s]`` and ``baseline[s]`` are the per-episode values. Each seed gives one
+    number (its mean over episodes, minus the baseline's mean over the same episodes: a paired
+    difference). The seeds' numbers are independent draws of "train with a new seed, test on new
+    episodes", so the t-interval over them (S − 1 degrees of freedom) accounts for both sources of
+    variance. With 3 seeds it is wide (t = 4.30): that is what 3 seeds can tell.
+
+    Returns:
+        ``(mean, half_width, per_seed_values)``.
+
+    Example:
+        >>> mean, half, values = seed_ci([[0.6, 0.8], [0.7, 0.7], [0.8, 0.9]], [[0.5, 0.7], [0.6, 0.6], [0.7, 0.7]])
+        >>> round(mean, 3), [round(v, 2) for v in values]
+        (0.117, [0.1, 0.1, 0.15])
+    """
+    if baseline is not None and [len(b) for b in baseline] != [len(a) for a in per_seed]:
+        raise ValueError("baseline must have the same seeds and episodes as per_seed (paired values)")
+    values = [math.fsum(a) / len(a) - (0.0 if baseline is None else math.fsum(b) / len(b))
+              for a, b in zip(per_seed, baseline if baseline is not None else per_seed)]
+    mean, half = mean_ci(values, confidence)
+    return mean, half, values
 
 
 def format_ci(mean: float, half: float, digits: int = 3) -> str:

@@ -18,9 +18,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
-from typing import Any
+import threading
+from typing import Any, Iterator
+
+_STATE = threading.local()
 
 
 def check_int(name: str, value: Any, minimum: int | None = 1, hint: str = "") -> int:
@@ -94,3 +98,24 @@ def _describe(low: float | None, high: float | None, low_open: bool, high_open: 
     if low is None:
         return f"a finite number {'<' if high_open else '≤'} {high:g}"
     return f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+
+@contextlib.contextmanager
+def values_checked_by_caller() -> Iterator[None]:
+    """Inside the block, library code skips the checks that read tensor *values*.
+
+    Under `torch.func.vmap` a tensor's values cannot be read (``int(t.max())`` raises), so the
+    vectorised meta-learning path (`metalearn_edu.meta.vectorized`) validates a stacked meta-batch
+    once, before vmap, and runs the model inside this block. Shape and type checks still run.
+    """
+    previous = getattr(_STATE, "skip", False)
+    _STATE.skip = True
+    try:
+        yield
+    finally:
+        _STATE.skip = previous
+
+
+def reading_values_allowed() -> bool:
+    """False inside `values_checked_by_caller` (e.g. under vmap), True otherwise."""
+    return not getattr(_STATE, "skip", False)

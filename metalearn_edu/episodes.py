@@ -193,15 +193,15 @@ class SinusoidTasks:
         check_int("index", index, minimum=0)
         check_int("k_shot", k_shot, hint="; an episode needs at least one support point")
         check_int("k_query", k_query, hint="; an episode needs at least one query point")
-        task = episode_generator(self.seed, index, "sinusoid-task")
-        points = episode_generator(self.seed, index, f"sinusoid-points-{k_shot}-{k_query}")
         a_lo, a_hi = self.amplitude
         p_lo, p_hi = self.phase
         x_lo, x_hi = self.x_range
-        amplitude = a_lo + (a_hi - a_lo) * float(torch.rand((), generator=task, dtype=torch.float64))
-        phase = p_lo + (p_hi - p_lo) * float(torch.rand((), generator=task, dtype=torch.float64))
-        x = x_lo + (x_hi - x_lo) * torch.rand(k_shot + k_query, 1, generator=points)  # (K+Q, 1)
-        y = amplitude * torch.sin(x - phase)
+        u_amplitude, u_phase = torch.rand(2, generator=derived_generator(self.seed, index, "sinusoid-task"),
+                                          dtype=torch.float64).tolist()
+        amplitude, phase = a_lo + (a_hi - a_lo) * u_amplitude, p_lo + (p_hi - p_lo) * u_phase
+        points = derived_generator(self.seed, index, f"sinusoid-points-{k_shot}-{k_query}")
+        x = torch.rand(k_shot + k_query, 1, generator=points).mul_(x_hi - x_lo).add_(x_lo)  # (K+Q, 1)
+        y = torch.sub(x, phase).sin_().mul_(amplitude)  # A·sin(x − φ)
         return Episode(x[:k_shot], y[:k_shot], x[k_shot:], y[k_shot:],
                        info={"index": index, "amplitude": amplitude, "phase": phase})
 

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .bit_dropout import BitDropout, bit_dropout_mask
+from .checks import reading_values_allowed
 from .config import ModelConfig
 
 # Older names of the dropout layer and its mask (they moved to `metalearn_edu.bit_dropout`).
@@ -338,7 +339,8 @@ class BertEncoder(nn.Module):
         """Turn bad input into an error that says what is allowed (not a deep torch trace).
 
         Value checks (ids inside the vocabulary) run only for CPU tensors, where they cost no
-        device synchronisation; on a GPU an out-of-range id trips CUDA's own assertion.
+        device synchronisation (on a GPU an out-of-range id trips CUDA's own assertion), and not
+        under vmap (`metalearn_edu.checks.values_checked_by_caller`).
         """
         cfg = self.cfg
         if not isinstance(input_ids, Tensor) or input_ids.dim() != 2:
@@ -355,7 +357,7 @@ class BertEncoder(nn.Module):
         for name, t in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
             if t is not None and tuple(t.shape) != (B, T):
                 raise ValueError(f"{name} has shape {tuple(t.shape)} but input_ids has shape {(B, T)}")
-        if input_ids.device.type != "cpu":
+        if input_ids.device.type != "cpu" or not reading_values_allowed():
             return
         lo, hi = int(input_ids.min()), int(input_ids.max())
         if lo < 0 or hi >= cfg.vocab_size:
@@ -373,8 +375,8 @@ class BertEncoder(nn.Module):
             raise ValueError(f"attention_impl={impl!r}; choose one of {ATTENTION_IMPLS}")
         return impl
 
-    def _embed(self, input_ids: Tensor, attention_mask: Tensor | None,
-               token_type_ids: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    def embed(self, input_ids: Tensor, attention_mask: Tensor | None = None,
+              token_type_ids: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Checked inputs -> the (B, T, D) embeddings and the (B, T) bool key mask (None: no padding)."""
         self._check_inputs(input_ids, attention_mask, token_type_ids)
         if token_type_ids is None:
@@ -382,32 +384,35 @@ class BertEncoder(nn.Module):
         key_mask = None if attention_mask is None else attention_mask.bool()
         return self.embeddings(input_ids, token_type_ids), key_mask
 
-    def run_blocks(self, x: Tensor, key_mask: Tensor | None = None, start: int = 0,
+    def run_blocks(self, x: Tensor, key_mask: Tensor | None = None, start: int = 0, end: int | None = None,
                    attention_impl: AttentionImpl | None = None,
                    return_attention: bool = False) -> tuple[Tensor, list[Tensor], list[Tensor | None]]:
-        """Blocks ``start … L−1`` on the hidden states entering block `start`, then the final norm.
+        """Blocks ``start … end−1`` on the hidden states entering block `start` (then the final norm, at the top).
 
         `forward` calls it with the embeddings (``start=0``); the few-shot test protocol calls it
-        with stored hidden states to rerun only the top blocks.
+        with ``end=k`` once per episode, then with stored hidden states and ``start=k`` to rerun only
+        the top blocks at every inner step.
 
         Args:
             x: (B, T, D) hidden states entering block `start`.
             key_mask: (B, T) bool, True for real tokens; None = no padding.
+            end: the block to stop before (None: run to the top and apply the final norm).
 
         Returns:
-            The final (B, T, D) states, the output of every block that ran (the last one after the
-            final norm of a pre-LN model), and their (B, H, T, T) attention weights (None each
-            unless `return_attention`).
+            The (B, T, D) states after block ``end − 1``, the output of every block that ran (the last
+            one after the final norm of a pre-LN model), and their (B, H, T, T) attention weights (None
+            each unless `return_attention`).
         """
         impl = self._impl(attention_impl)
         hidden, attentions = [], []
-        for block in list(self.blocks)[start:]:  # (a list: slicing a ModuleList builds a new module)
+        for block in list(self.blocks)[start:end]:  # (a list: slicing a ModuleList builds a new module)
             x, weights = block(x, key_mask, impl, return_attention)
             hidden.append(x)
             attentions.append(weights)
-        x = self.final_norm(x)
-        if hidden:
-            hidden[-1] = x
+        if end is None or end >= self.cfg.n_layers:
+            x = self.final_norm(x)
+            if hidden:
+                hidden[-1] = x
         return x, hidden, attentions
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
@@ -432,8 +437,8 @@ class BertEncoder(nn.Module):
         Returns:
             An `EncoderOutput`.
         """
-        x, key_mask = self._embed(input_ids, attention_mask, token_type_ids)  # (B, T, D)
-        h, hidden, attentions = self.run_blocks(x, key_mask, 0, attention_impl, return_attention)
+        x, key_mask = self.embed(input_ids, attention_mask, token_type_ids)  # (B, T, D)
+        h, hidden, attentions = self.run_blocks(x, key_mask, 0, None, attention_impl, return_attention)
         out = EncoderOutput(hidden_states=h, all_hidden_states=(x, *hidden),
                             attentions=tuple(attentions) if return_attention else None)
         if head == "mlm":
@@ -462,7 +467,7 @@ class BertEncoder(nn.Module):
         Returns:
             (N, V) logits, rows in the order of ``input_ids[mlm_mask]``.
         """
-        x, key_mask = self._embed(input_ids, attention_mask, token_type_ids)  # (B, T, D)
+        x, key_mask = self.embed(input_ids, attention_mask, token_type_ids)  # (B, T, D)
         impl = self._impl(attention_impl)
         for block in list(self.blocks)[:-1]:
             x, _ = block(x, key_mask, impl)

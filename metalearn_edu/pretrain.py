@@ -28,7 +28,7 @@ import contextlib
 import dataclasses
 import json
 import math
-import time
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -44,7 +44,7 @@ from .checks import check_int, check_number
 from .config import ModelConfig
 from .masking import IGNORE_INDEX, MaskingConfig, MaskingVocab, mask_tokens
 from .model import BertEncoder
-from .runtime import (PRECISIONS, all_reduce_sum, any_process, autocast, deferred_interrupts, derived_generator,
+from .runtime import (PRECISIONS, all_reduce_sum, any_process, autocast, clock, deferred_interrupts, derived_generator,
                       dist_info, eval_mode, init_distributed_from_env, precision_dtype)
 
 __all__ = ["CHECKPOINT_NAME", "History", "PretrainConfig", "TrainingInterrupted", "batch_indices", "evaluate_mlm",
@@ -349,14 +349,14 @@ class _Run:
     history: History
     step: int
     tokens_seen: int
-    t0: float  # perf_counter() at the (virtual) start of the run, so resumed runs continue the clock
+    t0: float  # runtime.clock() at the (virtual) start of the run, so resumed runs continue the clock
     checkpoint: Path | None
     tokenizer_ref: str
     saved_step: int = -1
 
     @property
     def elapsed(self) -> float:
-        return time.perf_counter() - self.t0
+        return clock() - self.t0
 
     def save(self) -> None:
         """Write the checkpoint (rank 0, when there is a run directory) and ``history.json`` beside it."""
@@ -401,7 +401,7 @@ def _resume(run: _Run, log: Callable[[str], None] | None) -> None:
     run.history = History.from_dict(state["history"])
     run.step = run.saved_step = state["step"]
     run.tokens_seen = run.history.tokens[-1] if run.history.tokens else 0
-    run.t0 = time.perf_counter() - (run.history.time[-1] if run.history.time else 0.0)
+    run.t0 = clock() - (run.history.time[-1] if run.history.time else 0.0)
     if log and dist_info()[0] == 0:
         log(f"resumed from {run.checkpoint} at step {run.step}")
 
@@ -524,7 +524,7 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
     run = _Run(model, train_loss, cfg, optimizer,
                torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg)),
                torch.amp.GradScaler("cuda") if dtype == torch.float16 else None, dtype, device, History(), 0, 0,
-               time.perf_counter(), Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None, tokenizer_ref)
+               clock(), Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None, tokenizer_ref)
     if run.checkpoint is not None and resume and run.checkpoint.exists():
         _resume(run, log)
     log_uni = analysis.unigram_log_probs(  # the baseline's probabilities; special ids are never targets
@@ -556,6 +556,8 @@ def _loop(run: _Run, train_blocks: Tensor, eval_blocks: Tensor, vocab: MaskingVo
           interrupt: Any) -> None:
     """Steps until the end, the time budget or a signal; evaluations and saves at step boundaries."""
     cfg, start_step = run.cfg, run.step
+    if cfg.time_budget_s is not None and run.history.time and run.history.time[-1] >= cfg.time_budget_s:
+        return  # a resumed run whose time budget was already spent: nothing to do
     if run.step >= cfg.steps and (not run.history.eval_step or run.history.eval_step[-1] != run.step):
         _evaluate(run, eval_blocks, vocab, log_uni, eval_batch_size, say)  # a final evaluation that was cut short
         run.save()

@@ -22,12 +22,25 @@ import os
 import random
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from typing import Iterator
 
 import torch
 
 DEVICE_ENV_VAR = "METALEARN_DEVICE"
+CLOCK_ENV_VAR = "METALEARN_CLOCK"
+
+
+def clock() -> float:
+    """Seconds for time budgets and histories: wall-clock, or this process's CPU time.
+
+    ``$METALEARN_CLOCK=process`` switches to `time.process_time`: a single-threaded study then
+    gets the same budget whatever else the machine runs, so runs that share a CPU stay comparable.
+    """
+    if os.environ.get(CLOCK_ENV_VAR) == "process":
+        return time.process_time()
+    return time.perf_counter()
 
 
 def pick_device(prefer: str | None = None) -> torch.device:

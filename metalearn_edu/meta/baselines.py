@@ -29,12 +29,11 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call
 
 from ..episodes import Episode
 from ..model import BertEncoder
 from .inner_loop import LossFn, Params, Trajectory, adapt, prepare_episode
-from .losses import EncoderFeatures, functional_loss, prototypes, squared_distances  # noqa: F401 (doctest)
+from .losses import EncoderFeatures, call_with, functional_loss, prototypes, squared_distances  # noqa: F401
 from .outer_loop import EpisodeFn, MetaHistory, check_budget, meta_batch, run_outer_loop
 
 
@@ -146,7 +145,7 @@ class ProtoNet:
         """(M, ...) inputs -> (M, D) embeddings (`EncoderFeatures` for a `BertEncoder`)."""
         if self._features is not None:
             return self._features(params, x, mask)
-        return functional_call(self.model, params, (x,))
+        return call_with(self.model, params, (x,))
 
     def logits(self, params: Params, episode: Episode) -> Tensor:
         """(N·Q, N) query logits: negative squared distances to the support prototypes."""

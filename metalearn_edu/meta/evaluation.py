@@ -21,6 +21,8 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import math
+import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
@@ -30,8 +32,9 @@ from torch import Tensor
 from ..analysis import format_ci, mean_ci, paired_ci
 from ..episodes import Episode
 from ..runtime import eval_mode
-from .inner_loop import LossFn, Params, adapt, prepare_episode
+from .inner_loop import InnerLoopDivergedError, LossFn, Params, adapt, prepare_episode
 from .losses import functional_loss  # noqa: F401 (doctest)
+from .vectorized import evaluate_batched, stack_for
 
 MetricFn = Callable[[Params, Any], float]
 
@@ -45,9 +48,11 @@ class AdaptationCurve:
         mean: the mean metric over episodes at each step.
         ci: the half-width of the confidence interval at each step.
         metric: its name, e.g. ``"mse"`` or ``"accuracy"``.
-        per_episode: E lists of K + 1 values (episode × step).
+        per_episode: E lists of K + 1 values (episode × step); NaN after a recorded divergence.
         support_loss: the mean support loss at each step.
         confidence: the confidence level of `ci`.
+        n_diverged: per step, how many episodes had diverged by then (``on_divergence="record"``);
+            `mean` and `ci` are over the others.
     """
 
     steps: list[int]
@@ -57,6 +62,7 @@ class AdaptationCurve:
     per_episode: list[list[float]] = field(default_factory=list)
     support_loss: list[float] = field(default_factory=list)
     confidence: float = 0.95
+    n_diverged: list[int] = field(default_factory=list)
 
     @property
     def n_episodes(self) -> int:
@@ -97,11 +103,14 @@ def evaluate_adaptation(loss_fn: LossFn, params: Params, episodes: Iterable[Epis
                         metric_name: str | None = None,
                         episode_params: Callable[[Params, Episode], Params] | None = None,
                         confidence: float = 0.95, progress: bool = False,
-                        transform: Callable[[Episode], Episode] | None = None) -> AdaptationCurve:
+                        transform: Callable[[Episode], Episode] | None = None, vectorize: bool | None = None,
+                        chunk_size: int = 32, on_divergence: str = "raise") -> AdaptationCurve:
     """Run the inner loop on many test episodes and score the query set after every step.
 
     The model is put in eval mode (no dropout) for the evaluation and restored
-    afterwards; θ is not modified.
+    afterwards; θ is not modified. Episodes are processed `chunk_size` at a time, each chunk
+    as one batched computation when its episodes stack (`metalearn_edu.meta.vectorized`),
+    else one by one; both give the same numbers.
 
     Args:
         loss_fn: ``loss_fn(params, data)``; drives the inner loop.
@@ -117,10 +126,20 @@ def evaluate_adaptation(loss_fn: LossFn, params: Params, episodes: Iterable[Epis
         progress: show a tqdm progress bar.
         transform: applied to each episode just before it is used (e.g. to
             precompute frozen layers), so transformed episodes are not all held at once.
+        vectorize: None (default) batches when possible (the library's loss functions, the
+            default metric), True insists, False runs the loop.
+        chunk_size: episodes per batched computation.
+        on_divergence: ``"raise"`` (default) stops at the first diverging episode with
+            `InnerLoopDivergedError`; ``"record"`` keeps going, marks that episode's later steps NaN
+            and counts it in ``n_diverged`` (e.g. a sharp meta-learned initialisation that a few
+            tasks cannot follow for ten steps at the training step size).
 
     Returns:
         An `AdaptationCurve` over steps 0..K.
     """
+    if on_divergence not in ("raise", "record"):
+        raise ValueError(f"on_divergence={on_divergence!r} is not allowed; use 'raise' or 'record'")
+    custom_metric = metric
     metric = metric or getattr(loss_fn, "metric", None) or (lambda p, d: float(loss_fn(p, d)))
     metric_name = metric_name or getattr(loss_fn, "metric_name", "loss")
     model = getattr(loss_fn, "model", None)
@@ -134,25 +153,51 @@ def evaluate_adaptation(loss_fn: LossFn, params: Params, episodes: Iterable[Epis
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(episodes), desc="evaluate")
+    batchable = vectorize is not False and custom_metric is None and hasattr(loss_fn, "metric_value")
+    if vectorize and not batchable:
+        raise ValueError("vectorize=True needs one of the library's loss functions and its default metric")
     try:
         with (eval_mode(model) if model is not None else contextlib.nullcontext()), torch.no_grad():
             theta = {n: p.detach() for n, p in params.items()}
-            for episode in episodes:
+            for first in range(0, len(episodes), chunk_size):
+                chunk = episodes[first:first + chunk_size]
                 if transform is not None:
-                    episode = transform(episode)
-                start = prepare_episode(loss_fn, theta, episode, episode_params)
-                trajectory = adapt(loss_fn, start, episode.support, inner_lr, inner_steps, adapt_names=adapt_names)
-                rows.append([metric(p, episode.query) for p in trajectory.params])
-                support_rows.append(trajectory.support_losses)
+                    chunk = [transform(ep) for ep in chunk]
+                stacked = stack_for(loss_fn, chunk, vectorize) if batchable else None
+                try:
+                    if stacked is None:
+                        raise _Unbatched
+                    r, s = evaluate_batched(loss_fn, theta, stacked, inner_lr, inner_steps, adapt_names,
+                                            episode_params)
+                except (_Unbatched, InnerLoopDivergedError) as err:
+                    if isinstance(err, InnerLoopDivergedError) and on_divergence == "raise":
+                        raise
+                    r, s = [], []
+                    for episode in chunk:  # one by one (a diverging episode is then recorded alone)
+                        start = prepare_episode(loss_fn, theta, episode, episode_params)
+                        trajectory = adapt(loss_fn, start, episode.support, inner_lr, inner_steps,
+                                           adapt_names=adapt_names, stop_on_divergence=on_divergence == "record")
+                        missing = inner_steps + 1 - len(trajectory.params)
+                        r.append([metric(p, episode.query) for p in trajectory.params] + [math.nan] * missing)
+                        s.append(trajectory.support_losses + [math.nan] * (inner_steps + 1 - len(trajectory.support_losses)))
+                rows += r
+                support_rows += s
                 if bar is not None:
-                    bar.update(1)
+                    bar.update(len(chunk))
     finally:
         if bar is not None:
             bar.close()
-    means, cis = [], []
+    means, cis, diverged = [], [], []
     for k in range(inner_steps + 1):
-        m, h = mean_ci([row[k] for row in rows], confidence)
+        values = [row[k] for row in rows if math.isfinite(row[k])]
+        m, h = mean_ci(values, confidence)
         means.append(m)
         cis.append(h)
-    support = [sum(r[k] for r in support_rows) / len(support_rows) for k in range(inner_steps + 1)]
-    return AdaptationCurve(list(range(inner_steps + 1)), means, cis, metric_name, rows, support, confidence)
+        diverged.append(len(rows) - len(values))
+    support = [statistics.fmean(v for r in support_rows if math.isfinite(v := r[k])) for k in range(inner_steps + 1)]
+    return AdaptationCurve(list(range(inner_steps + 1)), means, cis, metric_name, rows, support, confidence,
+                           diverged)
+
+
+class _Unbatched(Exception):
+    """This chunk is evaluated episode by episode."""

@@ -47,12 +47,11 @@ from typing import Any, Callable, Iterable, Mapping
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call
 
 from ..checks import check_number
 from ..episodes import Episode
 from ..model import BertEncoder
-from .losses import EPISODE_HEAD_NAMES, Params, functional_loss  # noqa: F401 (doctest)
+from .losses import EPISODE_HEAD_NAMES, Params, call_with, functional_loss  # noqa: F401 (doctest)
 
 LossFn = Callable[[Params, Any], Tensor]
 
@@ -80,6 +79,7 @@ class Trajectory:
 
     params: list[Params]
     support_losses: list[float] = field(default_factory=list)
+    diverged: bool = False  # True when `adapt(..., stop_on_divergence=True)` stopped early
 
     @property
     def adapted(self) -> Params:
@@ -107,7 +107,7 @@ class Trajectory:
         bad = [k for k in chosen if not 0 <= k <= self.steps]
         if bad:
             raise ValueError(f"steps {bad} are not on this trajectory; it has steps 0..{self.steps}")
-        return {k: functional_call(model, self.params[k], (x,)) for k in chosen}
+        return {k: call_with(model, self.params[k], (x,)) for k in chosen}
 
 
 def _check_params(params: Any) -> None:
@@ -208,7 +208,7 @@ def check_loss(loss: Tensor, step: int, inner_steps: int, initial: float | None,
 
 def adapt(loss_fn: LossFn, params: Params, support: Any, inner_lr: float | Mapping[str, Tensor | float],
           inner_steps: int, first_order: bool = False, adapt_names: Iterable[str] | None = None,
-          track_loss: bool = True) -> Trajectory:
+          track_loss: bool = True, stop_on_divergence: bool = False) -> Trajectory:
     """Run the inner loop: ``inner_steps`` steps of gradient descent on the support loss.
 
     φ_{k+1}[n] = φ_k[n] − α[n] ∇_{φ_k[n]} loss_fn(φ_k, support) for every n in
@@ -227,6 +227,9 @@ def adapt(loss_fn: LossFn, params: Params, support: Any, inner_lr: float | Mappi
         adapt_names: the names that move (default: all of `params`); see
             `select_params`.
         track_loss: also compute the support loss at φ_K (one more forward pass).
+        stop_on_divergence: instead of raising, stop and return the trajectory up to the last
+            step whose support loss was sound, with ``diverged=True`` (evaluation uses it to count
+            diverged episodes rather than abort).
 
     Returns:
         A `Trajectory` with ``params = [θ, φ₁, …, φ_K]``.
@@ -252,15 +255,23 @@ def adapt(loss_fn: LossFn, params: Params, support: Any, inner_lr: float | Mappi
     # Second order needs the graph of each inner gradient; under no_grad nothing is tracked.
     create_graph = (not first_order) and torch.is_grad_enabled()
 
-    current: Params = dict(params)
-    trajectory, losses = [current], []
+    trajectory, losses = [dict(params)], []
+    # φ₀ = θ as new nodes of the graph (views): the inner gradient is then taken with respect to φ
+    # alone, never through another tensor built from the same θ (a head initialised from prototypes),
+    # while the meta-gradient still flows back to θ through the view.
+    current: Params = {**params, **{n: params[n].view_as(params[n]) for n in names if params[n].requires_grad}}
     initial: float | None = None
     for step in range(inner_steps):
         # 1) the tensors to differentiate: φ_k itself if it is in a graph, else a fresh leaf
         leaves = {n: current[n] if current[n].requires_grad else current[n].detach().requires_grad_() for n in names}
         with torch.enable_grad():
             loss = loss_fn({**current, **leaves}, support)
-            value = check_loss(loss, step, inner_steps, initial, inner_lr)
+            try:
+                value = check_loss(loss, step, inner_steps, initial, inner_lr)
+            except InnerLoopDivergedError:
+                if not stop_on_divergence or step == 0:
+                    raise
+                return Trajectory(trajectory[:step], losses, diverged=True)  # φ_step is where it blew up
             # A leaf with a history (e.g. a head built from prototypes) shares its graph with the
             # query loss, so that graph must survive this first-order gradient.
             shared = any(leaves[n].grad_fn is not None for n in names)
@@ -278,7 +289,12 @@ def adapt(loss_fn: LossFn, params: Params, support: Any, inner_lr: float | Mappi
         trajectory.append(current)
     if track_loss:
         with torch.no_grad():
-            losses.append(check_loss(loss_fn(current, support), inner_steps, inner_steps, initial, inner_lr))
+            try:
+                losses.append(check_loss(loss_fn(current, support), inner_steps, inner_steps, initial, inner_lr))
+            except InnerLoopDivergedError:
+                if not stop_on_divergence or inner_steps == 0:
+                    raise
+                return Trajectory(trajectory[:-1], losses, diverged=True)
     return Trajectory(trajectory, losses)
 
 

@@ -17,6 +17,7 @@ Shapes: M examples, T tokens, D d_model, N classes.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from ..checks import reading_values_allowed
 from ..episodes import Episode
 from ..model import BertEncoder, EncoderOutput
 
@@ -33,6 +35,21 @@ Params = dict[str, Tensor]
 EPISODE_HEAD_NAMES: tuple[str, str] = ("head.weight", "head.bias")
 POOLINGS = ("cls", "mean", "mask")
 HEAD_INITS = ("zero", "proto")
+
+
+def call_with(model: nn.Module, params: Params, args: tuple, kwargs: dict[str, Any] | None = None) -> Any:
+    """``model(*args, **kwargs)`` with the weights in `params`: `torch.func.functional_call`.
+
+    functional_call looks for tied weights (one tensor registered under two names) on every call,
+    which costs more than a small network's forward pass; it is only asked to when `model` has some.
+    """
+    return functional_call(model, params, args, kwargs, tie_weights=has_tied_weights(model))
+
+
+@functools.lru_cache(maxsize=64)
+def has_tied_weights(model: nn.Module) -> bool:
+    """Whether a parameter of `model` is registered under two names."""
+    return len(list(model.named_parameters(remove_duplicate=False))) != len(list(model.named_parameters()))
 
 
 def unpack(data: Any) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -69,7 +86,7 @@ class FunctionalLoss:
         kwargs = dict(self.model_kwargs)
         if mask is not None:
             kwargs["attention_mask"] = mask
-        out = functional_call(self.model, params, (x,), kwargs)
+        out = call_with(self.model, params, (x,), kwargs)
         return out.logits if isinstance(out, EncoderOutput) else out
 
     def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
@@ -79,10 +96,14 @@ class FunctionalLoss:
         """The mean loss of the model with `params` on `data`."""
         return self.loss(self.outputs(params, data), unpack(data)[1])
 
+    def metric_value(self, params: Params, data: Any) -> Tensor:
+        """The evaluation metric as a 0-d tensor (the loss itself unless a subclass says otherwise)."""
+        return self(params, data)
+
     @torch.no_grad()
     def metric(self, params: Params, data: Any) -> float:
-        """The evaluation metric (the loss itself unless a subclass says otherwise)."""
-        return float(self(params, data))
+        """`metric_value` as a float."""
+        return float(self.metric_value(params, data))
 
     def episode_params(self, params: Params, episode: Episode) -> Params:
         """θ for this episode (the base class adds nothing)."""
@@ -119,10 +140,9 @@ class ClassificationLoss(FunctionalLoss):
     def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
         return F.cross_entropy(outputs, targets)
 
-    @torch.no_grad()
-    def metric(self, params: Params, data: Any) -> float:
+    def metric_value(self, params: Params, data: Any) -> Tensor:
         """Accuracy: the share of examples whose arg-max logit is the label."""
-        return float((self.outputs(params, data).argmax(-1) == unpack(data)[1]).float().mean())
+        return (self.outputs(params, data).argmax(-1) == unpack(data)[1]).float().mean()
 
 
 # ---------------------------------------------------------------------------------------
@@ -153,7 +173,7 @@ def pool_features(hidden: Tensor, input_ids: Tensor | None, attention_mask: Tens
         if mask_token_id is None or input_ids is None:
             raise ValueError("pooling='mask' needs the token ids and mask_token_id (e.g. tokenizer.mask_token_id)")
         weights = input_ids == mask_token_id
-        if not bool(weights.any(dim=1).all()):
+        if reading_values_allowed() and not bool(weights.any(dim=1).all()):
             raise ValueError("pooling='mask' but some sequences have no [MASK] token; use pooling='mean' or 'cls'")
     else:
         raise ValueError(f"pooling={pooling!r} is not allowed; choose one of {POOLINGS}")
@@ -173,7 +193,7 @@ class _TopBlocksView(nn.Module):
         self.start = start
 
     def forward(self, hidden: Tensor, key_mask: Tensor | None, attention_impl: str) -> Tensor:
-        return self.encoder.run_blocks(hidden, key_mask, self.start, attention_impl)[0]
+        return self.encoder.run_blocks(hidden, key_mask, self.start, attention_impl=attention_impl)[0]
 
 
 class EncoderFeatures:
@@ -215,11 +235,11 @@ class EncoderFeatures:
             kwargs: dict[str, Any] = {"attention_impl": self.attention_impl}
             if mask is not None:
                 kwargs["attention_mask"] = mask
-            hidden = functional_call(self.model, body, (x,), kwargs).hidden_states
+            hidden = call_with(self.model, body, (x,), kwargs).hidden_states
         else:
             top = {n: p for n, p in params.items() if n in self._names}
             key_mask = None if mask is None else mask.bool()
-            hidden = functional_call(self._view, top, (x, key_mask, self.attention_impl))
+            hidden = call_with(self._view, top, (x, key_mask, self.attention_impl))
         return pool_features(hidden, x if self._view is None else None, mask, self.pooling, self.mask_token_id)
 
 
@@ -234,13 +254,12 @@ def prototypes(features: Tensor, labels: Tensor, n_way: int) -> Tensor:
         tensor([[1.],
                 [5.]])
     """
-    counts = torch.bincount(labels, minlength=n_way)
-    if bool((counts == 0).any()):
+    one_hot = F.one_hot(labels, n_way).to(features.dtype)  # (M, N): one matmul, so it also works under vmap
+    counts = one_hot.sum(0)  # (N,)
+    if reading_values_allowed() and bool((counts == 0).any()):
         raise ValueError(f"labels has no example of class(es) {torch.nonzero(counts == 0).flatten().tolist()}; "
                          "every class needs at least one support example")
-    sums = torch.zeros(n_way, features.shape[1], dtype=features.dtype, device=features.device)
-    sums = sums.index_add(0, labels, features)
-    return sums / counts.unsqueeze(1).to(features.dtype)
+    return (one_hot.T @ features) / counts.unsqueeze(1)
 
 
 def squared_distances(features: Tensor, centres: Tensor) -> Tensor:

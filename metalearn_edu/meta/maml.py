@@ -36,6 +36,7 @@ from .inner_loop import LossFn, Params, adapt, check_loss, initial_loss, prepare
 from .losses import functional_loss  # noqa: F401 (doctest)
 from .outer_loop import EpisodeFn, MetaHistory, check_budget, meta_batch, run_outer_loop
 from .sinusoid import sinusoid_mlp  # noqa: F401 (doctest)
+from .vectorized import maml_step_batched, stack_for
 
 
 def _meta_tensors(params: Params, inner_lr: float | Mapping[str, Any]) -> dict[str, Tensor]:
@@ -49,13 +50,15 @@ def _meta_tensors(params: Params, inner_lr: float | Mapping[str, Any]) -> dict[s
 def maml_step(loss_fn: LossFn, params: Params, episodes: Sequence[Episode],
               inner_lr: float | Mapping[str, Tensor | float], inner_steps: int, first_order: bool = False,
               adapt_names: Iterable[str] | None = None,
-              episode_params: Callable[[Params, Episode], Params] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+              episode_params: Callable[[Params, Episode], Params] | None = None,
+              vectorize: bool | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """The meta-loss and meta-gradient of one meta-batch.
 
     For each episode: θ_i = episode_params(θ, episode) (e.g. add a fresh head),
     φ_K = adapt(θ_i, support), then the query loss at φ_K; the meta-loss is
-    the mean over episodes. Gradients are taken one episode at a time, so only
-    one episode's graph is alive at once.
+    the mean over episodes. The loop below takes gradients one episode at a time (only one
+    episode's graph is alive at once); when the episodes stack, the same computation runs for
+    all of them at once (`metalearn_edu.meta.vectorized`), with the same results.
 
     Args:
         loss_fn: ``loss_fn(params, data) -> scalar``, e.g. from `functional_loss`.
@@ -64,6 +67,8 @@ def maml_step(loss_fn: LossFn, params: Params, episodes: Sequence[Episode],
         inner_lr, inner_steps, first_order, adapt_names: as in `adapt`.
         episode_params: builds each episode's θ_i; defaults to
             ``loss_fn.episode_params`` when the loss function has one.
+        vectorize: None (default) batches the meta-batch when it can
+            (`metalearn_edu.meta.vectorized.can_vectorize`), True insists, False runs the loop.
 
     Raises:
         InnerLoopDivergedError: when a support loss or a query loss after adaptation diverges
@@ -88,6 +93,10 @@ def maml_step(loss_fn: LossFn, params: Params, episodes: Sequence[Episode],
     if not wrt:
         raise ValueError("no tensor in params requires grad, so there is nothing to meta-learn; "
                          "pass dict(model.named_parameters()) of a model whose parameters require grad")
+    stacked = stack_for(loss_fn, episodes, vectorize)
+    if stacked is not None:
+        return _with_attention_hint(lambda: maml_step_batched(loss_fn, params, stacked, wrt, inner_lr, inner_steps,
+                                                              first_order, adapt_names, episode_params))
     names, tensors = list(wrt), list(wrt.values())
     total = torch.zeros(())
     grads: dict[str, Tensor] = {}
@@ -98,17 +107,7 @@ def maml_step(loss_fn: LossFn, params: Params, episodes: Sequence[Episode],
         query_loss = loss_fn(trajectory.adapted, episode.query)
         check_loss(query_loss, inner_steps, inner_steps, initial_loss(trajectory), inner_lr, which="query")
         query_loss = query_loss / len(episodes)
-        try:
-            episode_grads = torch.autograd.grad(query_loss, tensors, allow_unused=True)
-        except RuntimeError as err:
-            if "scaled_dot_product" in str(err) and "not implemented" in str(err):
-                raise ValueError(
-                    "second-order MAML needs the double backward of attention, which the fused "
-                    "scaled_dot_product_attention lacks on this device; call the encoder with "
-                    "attention_impl='explicit' (e.g. TextClassifierLoss(model, attention_impl='explicit')) "
-                    "or use first_order=True"
-                ) from err
-            raise
+        episode_grads = _with_attention_hint(lambda: torch.autograd.grad(query_loss, tensors, allow_unused=True))
         for name, g in zip(names, episode_grads):
             if g is not None:
                 grads[name] = g if name not in grads else grads[name] + g
@@ -116,11 +115,26 @@ def maml_step(loss_fn: LossFn, params: Params, episodes: Sequence[Episode],
     return total, grads
 
 
+def _with_attention_hint(compute: Callable[[], Any]) -> Any:
+    """Run `compute`; turn the missing double backward of fused attention into an error that says what to do."""
+    try:
+        return compute()
+    except RuntimeError as err:
+        if "scaled_dot_product" in str(err) and "not implemented" in str(err):
+            raise ValueError(
+                "second-order MAML needs the double backward of attention, which the fused "
+                "scaled_dot_product_attention lacks on this device; call the encoder with "
+                "attention_impl='explicit' (e.g. TextClassifierLoss(model, attention_impl='explicit')) "
+                "or use first_order=True"
+            ) from err
+        raise
+
+
 def meta_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps: int | None = 1000,
                meta_batch_size: int = 25, inner_lr: float | Mapping[str, Tensor] = 0.01, inner_steps: int = 1,
                outer_lr: float = 1e-3, first_order: bool = False, adapt_names: Iterable[str] | None = None,
                seed: int = 0, time_budget: float | None = None, progress: bool = False, first_index: int = 0,
-               log_every: int = 1) -> MetaHistory:
+               log_every: int = 1, vectorize: bool | None = None) -> MetaHistory:
     """Meta-train `model` with MAML (or FOMAML with ``first_order=True``) and Adam.
 
     Outer step s uses episodes ``first_index + s·B, …, first_index + s·B + B − 1``
@@ -144,6 +158,7 @@ def meta_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps: in
         progress: show a tqdm progress bar.
         first_index: the first episode index used.
         log_every: record the meta-loss every this many steps.
+        vectorize: as in `maml_step` (None: batch the meta-batch when possible).
 
     Returns:
         A `MetaHistory` of the meta-loss per recorded step.
@@ -171,7 +186,8 @@ def meta_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps: in
 
     def step_fn(step: int, elapsed: float) -> float:
         batch = meta_batch(episodes, first_index, step, meta_batch_size)
-        meta_loss, grads = maml_step(loss_fn, params, batch, inner_lr, inner_steps, first_order, adapt_names)
+        meta_loss, grads = maml_step(loss_fn, params, batch, inner_lr, inner_steps, first_order, adapt_names,
+                                     vectorize=vectorize)
         optimizer.zero_grad(set_to_none=True)
         for name, g in grads.items():
             by_name[name].grad = g

@@ -2,14 +2,14 @@
 
 MAML (`metalearn_edu.meta.maml.meta_train`), Reptile, multi-task pretraining and ProtoNet
 training differ only in what one outer step does; `run_outer_loop` runs any such step
-function until a step count or a wall-clock budget is reached and records a `MetaHistory`.
+function until a step count or a time budget (`metalearn_edu.runtime.clock`) is reached and records
+a `MetaHistory`.
 Outer step s uses episodes ``first_index + s·B … first_index + s·B + B − 1`` of an
 ``index -> Episode`` function, so a run is fixed by the sampler's seed.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -17,6 +17,7 @@ import torch
 
 from ..checks import check_int, check_number
 from ..episodes import Episode
+from ..runtime import clock
 
 EpisodeFn = Callable[[int], Episode]
 
@@ -63,14 +64,14 @@ def run_outer_loop(history: MetaHistory, step_fn: Callable[[int, float], float],
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, desc=history.algorithm)
-    start = time.perf_counter()
+    start = clock()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         step = 0
         while steps is None or step < steps:
-            loss = step_fn(step, time.perf_counter() - start)
+            loss = step_fn(step, clock() - start)
             step += 1
-            elapsed = time.perf_counter() - start
+            elapsed = clock() - start
             if step % log_every == 0:
                 history.record(step, loss, elapsed)
             if bar is not None:

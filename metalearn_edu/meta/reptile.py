@@ -38,12 +38,14 @@ from ..episodes import Episode
 from .inner_loop import LossFn, Params, adapt, check_loss, initial_loss, prepare_episode
 from .losses import functional_loss  # noqa: F401 (doctest)
 from .outer_loop import EpisodeFn, MetaHistory, check_budget, meta_batch, run_outer_loop
+from .vectorized import reptile_step_batched, stack_for
 
 
 def reptile_step(loss_fn: LossFn, params: Params, episodes: Sequence[Episode],
                  inner_lr: float | Mapping[str, Tensor | float], inner_steps: int, outer_lr: float,
                  adapt_names: Iterable[str] | None = None,
-                 episode_params: Callable[[Params, Episode], Params] | None = None) -> tuple[float, dict[str, Tensor]]:
+                 episode_params: Callable[[Params, Episode], Params] | None = None,
+                 vectorize: bool | None = None) -> tuple[float, dict[str, Tensor]]:
     """One Reptile outer step: θ ← θ + ε·(mean_i φ̃_i − θ), applied to `params` in place.
 
     Args:
@@ -55,6 +57,8 @@ def reptile_step(loss_fn: LossFn, params: Params, episodes: Sequence[Episode],
         outer_lr: ε, the step towards the adapted weights (1 = jump to their mean).
         episode_params: builds each episode's θ_i (e.g. adds a fresh head, which
             is then dropped); defaults to ``loss_fn.episode_params``.
+        vectorize: None (default) adapts all episodes at once when they stack
+            (`metalearn_edu.meta.vectorized`), True insists, False runs the loop.
 
     Returns:
         ``(query_loss, delta)``: the mean query loss at the adapted weights (for
@@ -65,6 +69,14 @@ def reptile_step(loss_fn: LossFn, params: Params, episodes: Sequence[Episode],
         raise ValueError("episodes is empty; a meta-batch needs at least one episode")
     check_number("outer_lr", outer_lr, low=0.0, hint=" (ε, e.g. 0.1)")
     theta = {n: p.detach() for n, p in params.items()}
+    stacked = stack_for(loss_fn, episodes, vectorize)
+    if stacked is not None:
+        query_loss, delta = reptile_step_batched(loss_fn, theta, stacked, inner_lr, inner_steps, adapt_names,
+                                                 episode_params)
+        with torch.no_grad():
+            for n, p in params.items():
+                p.add_(delta[n], alpha=outer_lr)
+        return query_loss, delta
     delta = {n: torch.zeros_like(p) for n, p in theta.items()}
     query_loss = 0.0
     with torch.no_grad():
@@ -87,7 +99,7 @@ def reptile_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps:
                   meta_batch_size: int = 1, inner_lr: float = 0.02, inner_steps: int = 5, outer_lr: float = 0.1,
                   anneal: bool = True, adapt_names: Iterable[str] | None = None, seed: int = 0,
                   time_budget: float | None = None, progress: bool = False, first_index: int = 0,
-                  log_every: int = 1) -> MetaHistory:
+                  log_every: int = 1, vectorize: bool | None = None) -> MetaHistory:
     """Meta-train `model` with Reptile (plain SGD steps towards the adapted weights).
 
     ε at step s is ``outer_lr · (1 − f)`` with f the fraction of the run done
@@ -109,6 +121,7 @@ def reptile_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps:
         progress: show a tqdm progress bar.
         first_index: the first episode index used.
         log_every: record every this many steps.
+        vectorize: as in `reptile_step`.
 
     Returns:
         A `MetaHistory`; ``meta_loss`` is the mean query loss at the adapted weights.
@@ -124,7 +137,8 @@ def reptile_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps:
         done = max(step / steps if steps else 0.0, elapsed / time_budget if time_budget else 0.0)
         epsilon = outer_lr * max(0.0, 1.0 - done) if anneal else outer_lr  # ε annealed linearly to 0
         batch = meta_batch(episodes, first_index, step, meta_batch_size)
-        loss, _ = reptile_step(loss_fn, params, batch, inner_lr, inner_steps, epsilon, adapt_names)
+        loss, _ = reptile_step(loss_fn, params, batch, inner_lr, inner_steps, epsilon, adapt_names,
+                               vectorize=vectorize)
         return loss
 
     return run_outer_loop(history, step_fn, steps, time_budget, seed, progress, log_every)

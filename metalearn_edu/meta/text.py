@@ -47,6 +47,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
+from ..analysis import mean_ci
 from ..data import bbc_splits, split_sentences
 from ..episodes import Episode, SMLMTEpisodes, TextClassificationEpisodes, split_words
 from ..model import BertEncoder
@@ -93,7 +94,7 @@ class TextTaskSuites:
 @lru_cache(maxsize=16)
 def text_task_suites(tokenizer: Any, n_way: int = 5, k_shot: int = 5, q_query: int = 5, max_len: int = 64,
                      smlmt_max_len: int = 48, min_sentences: int = 20, test_fraction: float = 0.3,
-                     bbc_split: str = "test") -> TextTaskSuites:
+                     bbc_split: str = "test", train_seed: int = TRAIN_SEED) -> TextTaskSuites:
     """Build the meta-training sampler and the two held-out test suites.
 
     Usable SMLMT words are those in at least `min_sentences` training sentences;
@@ -109,6 +110,8 @@ def text_task_suites(tokenizer: Any, n_way: int = 5, k_shot: int = 5, q_query: i
         test_fraction: the share of words held out.
         bbc_split: the split BBC test episodes come from (``"test"``; ``"validation"``
             for tuning).
+        train_seed: the seed of the meta-training sampler (a different stream of training
+            episodes per meta-training seed; the test suites do not depend on it).
 
     Raises:
         ValueError: when the corpus cannot supply the episodes (the sampler's
@@ -122,7 +125,7 @@ def text_task_suites(tokenizer: Any, n_way: int = 5, k_shot: int = 5, q_query: i
                                min_sentences=min_sentences)
     train_words, test_words = split_words(vocabulary, test_fraction=test_fraction, seed=0)
     smlmt_train = SMLMTEpisodes(train_sentences, tokenizer, n_way, k_shot, q_query, words=train_words,
-                                max_len=smlmt_max_len, seed=TRAIN_SEED, min_sentences=min_sentences)
+                                max_len=smlmt_max_len, seed=train_seed, min_sentences=min_sentences)
     smlmt_test = SMLMTEpisodes(_sentences(bbc_split), tokenizer, n_way, k_shot, q_query, words=test_words,
                                max_len=smlmt_max_len, seed=SMLMT_TEST_SEED)
     bbc_test = TextClassificationEpisodes(bbc_splits()[bbc_split], tokenizer, n_way, k_shot, q_query,
@@ -206,7 +209,8 @@ def trunk_episode(model: BertEncoder, episode: Episode, top_k: int = 1) -> Episo
     first = model.cfg.n_layers - top_k
 
     def hidden(ids: Tensor, mask: Tensor | None) -> Tensor:  # (M, T) ids -> (M, T, D) entering block `first`
-        return model(ids, attention_mask=mask, attention_impl="fused").all_hidden_states[first]
+        x, key_mask = model.embed(ids, mask)
+        return model.run_blocks(x, key_mask, end=first, attention_impl="fused")[0]
 
     return Episode(hidden(episode.support_x, episode.support_mask), episode.support_y,
                    hidden(episode.query_x, episode.query_mask), episode.query_y,
@@ -215,7 +219,8 @@ def trunk_episode(model: BertEncoder, episode: Episode, top_k: int = 1) -> Episo
 
 def evaluate_text_adaptation(model: BertEncoder, episodes: Sequence[Episode], inner_lr: float = 0.05,
                              inner_steps: int = 5, top_k: int = 1, head_init: str = "proto",
-                             pooling: str = "mean", progress: bool = False) -> AdaptationCurve:
+                             pooling: str = "mean", progress: bool = False,
+                             vectorize: bool | None = None) -> AdaptationCurve:
     """Query accuracy after 0..`inner_steps` steps of the course's test-time protocol.
 
     Every episode: a fresh N-way head (`head_init`, default prototypes), then
@@ -229,6 +234,7 @@ def evaluate_text_adaptation(model: BertEncoder, episodes: Sequence[Episode], in
         top_k: how many top blocks adapt (with the head).
         head_init, pooling: as in `TextClassifierLoss`.
         progress: a tqdm bar over episodes.
+        vectorize: as in `evaluate_adaptation` (None: batch episodes when possible).
 
     Returns:
         An `AdaptationCurve` of query accuracy with 95% CIs.
@@ -238,7 +244,8 @@ def evaluate_text_adaptation(model: BertEncoder, episodes: Sequence[Episode], in
         names = select_params(model, f"top{top_k}")
         params = {n: p.detach() for n, p in model.named_parameters()}
         return evaluate_adaptation(loss_fn, params, episodes, inner_lr, inner_steps, adapt_names=names,
-                                   progress=progress, transform=lambda ep: trunk_episode(model, ep, top_k))
+                                   progress=progress, transform=lambda ep: trunk_episode(model, ep, top_k),
+                                   vectorize=vectorize)
 
 
 SHOTS = (1, 5)
@@ -246,19 +253,40 @@ TASKS = ("smlmt", "bbc")
 
 
 def evaluate_on_suites(model: BertEncoder, tokenizer: Any, n_episodes: int, inner_lr: float = 0.05,
-                       inner_steps: int = 5, shots: Sequence[int] = SHOTS,
-                       tasks: Sequence[str] = TASKS) -> dict[str, dict[str, Any]]:
+                       inner_steps: int = 5, shots: Sequence[int] = SHOTS, tasks: Sequence[str] = TASKS,
+                       first_episode: int = 0) -> dict[str, dict[str, Any]]:
     """The course's text table for one encoder: 5-way curves on every suite and K.
 
+    Args:
+        n_episodes, first_episode: test episodes ``first_episode … first_episode + n_episodes − 1``
+            of every suite (different seeds of a study use different blocks of episodes).
+
     Returns:
-        ``{"{task}_k{K}": curve dict}`` (`AdaptationCurve.to_dict` with per-episode values
-        and the evaluation's ``seconds``), e.g. ``"bbc_k5"``.
+        ``{"{task}_k{K}": curve dict}`` (`AdaptationCurve.to_dict` with per-episode values,
+        ``first_episode`` and the evaluation's ``seconds``), e.g. ``"bbc_k5"``.
     """
     out: dict[str, dict[str, Any]] = {}
     for k in shots:
         suites = text_task_suites(tokenizer, n_way=5, k_shot=k, q_query=5)
         for task in tasks:
             t0 = time.perf_counter()
-            curve = evaluate_text_adaptation(model, suites.test_episodes(task, n_episodes), inner_lr, inner_steps)
-            out[f"{task}_k{k}"] = {**curve.to_dict(per_episode=True), "seconds": time.perf_counter() - t0}
+            episodes = suites.test_episodes(task, n_episodes, first_episode)
+            curve = evaluate_text_adaptation(model, episodes, inner_lr, inner_steps)
+            out[f"{task}_k{k}"] = {**curve.to_dict(per_episode=True), "first_episode": first_episode,
+                                   "seconds": time.perf_counter() - t0}
+    return out
+
+
+def bag_of_words_on_suites(tokenizer: Any, n_episodes: int, shots: Sequence[int] = SHOTS,
+                           tasks: Sequence[str] = TASKS, first_episode: int = 0) -> dict[str, dict[str, Any]]:
+    """`bag_of_words_accuracy` on the same episodes as `evaluate_on_suites`, in the same format (step 0 only)."""
+    out: dict[str, dict[str, Any]] = {}
+    for k in shots:
+        suites = text_task_suites(tokenizer, n_way=5, k_shot=k, q_query=5)
+        for task in tasks:
+            accuracies = [bag_of_words_accuracy(ep) for ep in suites.test_episodes(task, n_episodes, first_episode)]
+            mean, half = mean_ci(accuracies)
+            out[f"{task}_k{k}"] = {"steps": [0], "mean": [mean], "ci": [half], "metric": "accuracy",
+                                   "per_episode": [[a] for a in accuracies], "n_episodes": len(accuracies),
+                                   "first_episode": first_episode}
     return out

@@ -1,0 +1,235 @@
+"""How fast is a meta-step when the meta-batch is one batched computation?
+
+    python benchmarks/maml_speed.py --out benchmarks/results/maml_speed.json   # ~3 min, 1 thread
+    python benchmarks/maml_speed.py --quick                                    # smoke run
+
+1. **Sinusoid MAML** (Finn et al.'s setup: 1-40-40-1 ReLU, 25 tasks per meta-batch, K = 10,
+   one inner step, second order). Outer steps per second of
+
+   * ``loop``: `maml_step(..., vectorize=False)`, one episode at a time (the readable code);
+   * ``vmap``: the batched path with `torch.func.vmap` over the tasks for every model
+     (the MLP shortcut below switched off);
+   * ``library``: `maml_step` as it runs by default: batched, and for an MLP with stacked weights
+     and fused ``baddbmm`` (`metalearn_edu.meta.vectorized`);
+   * ``reference``: the forty lines below (`reference_step`), written by hand for this one
+     network: stacked weights, ``baddbmm``, two ``autograd.grad`` calls.
+
+   All four take the same pre-sampled meta-batches (the library its list of episodes, the
+   reference the stacked tensors it needs) and run in rotating turns, several rounds, so a slow
+   spell of the machine hits them alike; the table reports medians and the median per-round ratio.
+2. **Text episodes** (the shipped ``mlm-micro`` encoder, SMLMT 5-way 5-shot episodes of
+   training sentences, prototype head, top block + head adapting, 3 inner steps): time per
+   episode of the loop and the batched path at meta-batch 4 and 8, first and second order, and
+   the peak of live tensor memory of one meta-step (as in ``benchmarks/meta_cost.py``).
+3. **Few-shot playground**: the time of one update (`widgets.render_few_shot`, 8 BBC episodes,
+   5 steps) with the loop and with the batched evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from meta_cost import peak_memory_mb
+
+from metalearn_edu.episodes import SinusoidTasks
+from metalearn_edu.meta import TextClassifierLoss, functional_loss, maml_step, select_params, sinusoid_mlp
+from metalearn_edu.meta import vectorized
+from metalearn_edu.meta.vectorized import stack_episodes
+
+
+# ---------------------------------------------------------------------------------------
+# The hand-batched reference (sinusoid MLP only)
+# ---------------------------------------------------------------------------------------
+def batched_mlp(weights: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """1-40-40-1 ReLU network with one set of weights per task: x (B, M, 1) -> (B, M, 1)."""
+    w1, b1, w2, b2, w3, b3 = weights  # (B, out, in) and (B, out)
+    h = torch.relu(torch.baddbmm(b1.unsqueeze(1), x, w1.transpose(1, 2)))
+    h = torch.relu(torch.baddbmm(b2.unsqueeze(1), h, w2.transpose(1, 2)))
+    return torch.baddbmm(b3.unsqueeze(1), h, w3.transpose(1, 2))
+
+
+def reference_step(theta: list[torch.Tensor], sx, sy, qx, qy, inner_lr: float) -> tuple[torch.Tensor, tuple]:
+    """Second-order MAML with one inner step, all tasks at once; returns (meta-loss, meta-gradients)."""
+    B = sx.shape[0]
+    stacked = [w.expand(B, *w.shape) for w in theta]  # one copy of θ per task (views)
+    support = ((batched_mlp(stacked, sx) - sy) ** 2).mean(dim=(1, 2)).sum()  # Σ_b L_b: its gradient is per task
+    grads = torch.autograd.grad(support, stacked, create_graph=True)
+    adapted = [w - inner_lr * g for w, g in zip(stacked, grads)]  # φ_b = θ − α ∇L_b(θ)
+    query = ((batched_mlp(adapted, qx) - qy) ** 2).mean(dim=(1, 2)).mean()
+    return query, torch.autograd.grad(query, theta)
+
+
+def rounds(methods: dict[str, Callable[[], Any]], seconds: float, n_rounds: int) -> dict[str, list[float]]:
+    """Calls per second of each method, in rotating turns of `seconds` each, `n_rounds` times."""
+    rates: dict[str, list[float]] = {name: [] for name in methods}
+    names = list(methods)
+    for r in range(n_rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn, n, start = methods[name], 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                fn()
+                n += 1
+            rates[name].append(n / (time.perf_counter() - start))
+    return rates
+
+
+def sinusoid_study(args: argparse.Namespace) -> dict[str, Any]:
+    net = sinusoid_mlp(seed=0)
+    params = dict(net.named_parameters())
+    loss_fn = functional_loss(net, "mse")
+    tasks = SinusoidTasks(seed=0)
+    batches = [tasks.batch(i * 25, 25, k_shot=10, k_query=10) for i in range(8)]
+    stacks = [stack_episodes(b) for b in batches]
+    theta = [params[n] for n in ("0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias")]
+    counter = {"i": 0}
+
+    def next_index() -> int:
+        counter["i"] = (counter["i"] + 1) % len(batches)
+        return counter["i"]
+
+    def loop():
+        maml_step(loss_fn, params, batches[next_index()], 0.01, 1, vectorize=False)
+
+    def library():
+        maml_step(loss_fn, params, batches[next_index()], 0.01, 1)
+
+    def vmap_only():
+        original = vectorized._stacked_mlp_values
+        vectorized._stacked_mlp_values = lambda *a, **k: None
+        try:
+            maml_step(loss_fn, params, batches[next_index()], 0.01, 1, vectorize=True)
+        finally:
+            vectorized._stacked_mlp_values = original
+
+    def reference():
+        st = stacks[next_index()]
+        reference_step(theta, st.support_x, st.support_y, st.query_x, st.query_y, 0.01)
+
+    # same numbers first
+    lib_loss, lib_grads = maml_step(loss_fn, params, batches[0], 0.01, 1)
+    st = stacks[0]
+    ref_loss, ref_grads = reference_step(theta, st.support_x, st.support_y, st.query_x, st.query_y, 0.01)
+    max_diff = max((lib_grads[n] - g).abs().max().item() for n, g in zip(params, ref_grads))
+    print(f"sinusoid: library vs reference meta-loss {float(lib_loss):.6f} vs {float(ref_loss):.6f}, "
+          f"largest gradient difference {max_diff:.2e}", flush=True)
+    rates = rounds({"loop": loop, "vmap": vmap_only, "library": library, "reference": reference},
+                   args.seconds, args.rounds)
+    out = {name: {"steps_per_s": statistics.median(r), "runs": r} for name, r in rates.items()}
+    for name in ("loop", "vmap", "library"):
+        out[name]["ratio_to_reference"] = statistics.median(
+            a / b for a, b in zip(rates[name], rates["reference"]))
+    out["library"]["ratio_to_loop"] = statistics.median(a / b for a, b in zip(rates["library"], rates["loop"]))
+    out["max_gradient_difference"] = max_diff
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Text episodes
+# ---------------------------------------------------------------------------------------
+def text_study(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from metalearn_edu.meta.text import text_task_suites
+    from metalearn_edu.pretrained import load_pretrained
+
+    model, tokenizer, _ = load_pretrained("mlm-micro")
+    sampler = text_task_suites(tokenizer, 5, 5, 5).smlmt_train
+    names = select_params(model, "top1")
+    params = dict(model.named_parameters())
+    rows = []
+    for first_order in (True, False):
+        loss_fn = TextClassifierLoss(model, head_init="proto", attention_impl="fused" if first_order else "explicit")
+        for batch_size in (4, 8):
+            batches = [[sampler.episode(i * batch_size + b) for b in range(batch_size)] for i in range(4)]
+            counter = {"i": 0}
+
+            def step(vectorize: bool):
+                counter["i"] = (counter["i"] + 1) % len(batches)
+                maml_step(loss_fn, params, batches[counter["i"]], 0.05, 3, first_order, names, vectorize=vectorize)
+
+            l_loop, g_loop = maml_step(loss_fn, params, batches[0], 0.05, 3, first_order, names, vectorize=False)
+            l_vec, g_vec = maml_step(loss_fn, params, batches[0], 0.05, 3, first_order, names, vectorize=True)
+            diff = max((g_loop[n] - g_vec[n]).abs().max().item() for n in g_loop)
+            rates = rounds({"loop": lambda: step(False), "batched": lambda: step(True)}, args.seconds, args.rounds)
+            memory = {name: peak_memory_mb(lambda v=v: step(v), torch.device("cpu"))
+                      for name, v in (("loop", False), ("batched", True))}
+            row = {"order": "first" if first_order else "second", "meta_batch": batch_size,
+                   "ms_per_episode": {k: 1000 / (statistics.median(r) * batch_size) for k, r in rates.items()},
+                   "speed_up": statistics.median(b / a for a, b in zip(rates["loop"], rates["batched"])),
+                   "peak_mib": memory, "max_gradient_difference": diff,
+                   "meta_loss": {"loop": float(l_loop), "batched": float(l_vec)}}
+            rows.append(row)
+            print(f"text {row['order']}-order, meta-batch {batch_size}: "
+                  f"{row['ms_per_episode']['loop']:.1f} → {row['ms_per_episode']['batched']:.1f} ms per episode "
+                  f"({row['speed_up']:.2f}×), peak {memory['loop']:.0f} → {memory['batched']:.0f} MiB, "
+                  f"gradient difference {diff:.1e}", flush=True)
+    return rows
+
+
+def playground_study(args: argparse.Namespace) -> dict[str, Any]:
+    from metalearn_edu.meta import text as text_module
+    from metalearn_edu.pretrained import load_pretrained
+    from metalearn_edu.widgets import render_few_shot
+
+    model, tokenizer, _ = load_pretrained("mlm-micro")
+    models = {"MLM (ours)": (model, tokenizer)}
+    render_few_shot(models, "MLM (ours)", "bbc", 5, 5, 5, 0.05)  # builds and caches the suites
+    times: dict[str, list[float]] = {"loop": [], "batched": []}
+    original = text_module.evaluate_text_adaptation
+    for r in range(args.rounds):
+        for name in ("loop", "batched") if r % 2 == 0 else ("batched", "loop"):
+            text_module.evaluate_text_adaptation = (
+                lambda *a, v=(name == "batched"), **k: original(*a, **{**k, "vectorize": v}))
+            start = time.perf_counter()
+            render_few_shot(models, "MLM (ours)", "bbc", 5, 5, 5, 0.05, first_episode=8 * (r + 1))
+            times[name].append(time.perf_counter() - start)
+    text_module.evaluate_text_adaptation = original
+    out = {name: {"median_s": statistics.median(t), "runs": t} for name, t in times.items()}
+    print(f"few-shot playground update (8 BBC episodes, 5-way 5-shot, 5 steps): "
+          f"{out['loop']['median_s']:.2f} s with the loop, {out['batched']['median_s']:.2f} s batched", flush=True)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seconds", type=float, default=3.0, help="length of one timed turn")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--parts", default="sinusoid,text,playground")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", default=None)
+    args = p.parse_args()
+    if args.quick:
+        args.seconds, args.rounds = 0.5, 2
+    torch.set_num_threads(args.threads)
+    parts = args.parts.split(",")
+    results: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k != "out"},
+                               "torch": torch.__version__}
+    try:
+        from meta_cost import cpu_name
+
+        results["cpu"] = cpu_name()
+    except ImportError:
+        pass
+    if "sinusoid" in parts:
+        results["sinusoid"] = s = sinusoid_study(args)
+        print("\n| path | outer steps/s | ratio to the hand-batched reference |\n|---|---:|---:|")
+        for name in ("loop", "vmap", "library", "reference"):
+            ratio = s[name].get("ratio_to_reference", 1.0)
+            print(f"| {name} | {s[name]['steps_per_s']:.0f} | {ratio:.2f} |")
+        print(f"library / loop: {s['library']['ratio_to_loop']:.1f}×\n", flush=True)
+    if "text" in parts:
+        results["text"] = text_study(args)
+    if "playground" in parts:
+        results["playground"] = playground_study(args)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""The batched meta-batch path (`metalearn_edu.meta.vectorized`) equals the per-episode loop.
+
+Every case runs the same call twice, ``vectorize=False`` (the loop) and ``vectorize=True``, and
+compares meta-losses and meta-gradients (or Reptile's update, or evaluation curves) to float
+tolerance: second and first order, Reptile, a subset of parameters adapting, learned inner
+learning rates, tied weights, the text encoder with a prototype head (explicit attention for
+second order, episodes of different lengths), and the fallback and error cases.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from metalearn_edu.config import ModelConfig
+from metalearn_edu.episodes import Episode, SinusoidTasks
+from metalearn_edu.meta import (
+    InnerLoopDivergedError,
+    TextClassifierLoss,
+    evaluate_adaptation,
+    functional_loss,
+    learnable_inner_lrs,
+    maml_step,
+    meta_train,
+    reptile_step,
+    select_params,
+    sinusoid_mlp,
+)
+from metalearn_edu.meta.text import evaluate_text_adaptation
+from metalearn_edu.meta.vectorized import stack_episodes, stack_for
+from metalearn_edu.model import BertEncoder
+
+TINY = ModelConfig(vocab_size=60, d_model=32, n_layers=2, n_heads=2, d_ff=64, max_len=16, dropout=0.0,
+                   attn_dropout=0.0)
+
+
+def _sine(seed=0, n=6, k=5):
+    net = sinusoid_mlp(seed=seed)
+    return net, functional_loss(net, "mse"), dict(net.named_parameters()), SinusoidTasks(seed=seed).batch(0, n, k)
+
+
+def _assert_same(a, b, atol=1e-5):
+    (loss_a, grads_a), (loss_b, grads_b) = a, b
+    assert abs(float(loss_a) - float(loss_b)) < atol
+    assert sorted(grads_a) == sorted(grads_b)
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], atol=atol, rtol=1e-4, msg=name)
+
+
+def _both(fn, *args, **kwargs):
+    return fn(*args, vectorize=False, **kwargs), fn(*args, vectorize=True, **kwargs)
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+@pytest.mark.parametrize("inner_steps", [1, 3])
+def test_maml_step_batched_equals_the_loop_on_sinusoids(first_order, inner_steps):
+    _, loss_fn, params, episodes = _sine()
+    _assert_same(*_both(maml_step, loss_fn, params, episodes, 0.01, inner_steps, first_order))
+
+
+def test_a_subset_of_parameters_adapting():
+    net, loss_fn, params, episodes = _sine()
+    head = select_params(net, "head")
+    _assert_same(*_both(maml_step, loss_fn, params, episodes, 0.05, 2, adapt_names=head))
+
+
+@pytest.mark.parametrize("per_element", [False, True])
+def test_learned_inner_learning_rates(per_element):
+    _, loss_fn, params, episodes = _sine()
+    rates = learnable_inner_lrs(params, init=0.02, per_element=per_element)
+    loop, batched = _both(maml_step, loss_fn, params, episodes, rates, 2)
+    _assert_same(loop, batched)
+    assert any(name.startswith("inner_lr.") for name in batched[1])
+
+
+def test_tied_weights_move_as_one():
+    """Two layers sharing one weight: named_parameters lists it once, both paths adapt it once."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(),
+                        nn.Linear(8, 1))
+    net[4].weight = net[2].weight
+    params = dict(net.named_parameters())
+    assert "4.weight" not in params
+    episodes = SinusoidTasks(seed=1).batch(0, 4, 5)
+    _assert_same(*_both(maml_step, functional_loss(net, "mse"), params, episodes, 0.05, 2))
+
+
+def test_reptile_step_batched_equals_the_loop():
+    net_a, loss_a, params_a, episodes = _sine()
+    net_b, loss_b, params_b, _ = _sine()
+    query_a, delta_a = reptile_step(loss_a, params_a, episodes, 0.02, 3, 0.5, vectorize=False)
+    query_b, delta_b = reptile_step(loss_b, params_b, episodes, 0.02, 3, 0.5, vectorize=True)
+    assert query_a == pytest.approx(query_b, abs=1e-5)
+    for name in delta_a:
+        torch.testing.assert_close(delta_a[name], delta_b[name], atol=1e-6, rtol=1e-4)
+        torch.testing.assert_close(params_a[name], params_b[name], atol=1e-6, rtol=1e-4)
+
+
+def _text_episode(seed, n_way=3, k=2, q=2, length=10):
+    """Random token sequences with some padding; each episode has its own longest length."""
+    g = torch.Generator().manual_seed(seed)
+
+    def side(m):
+        x = torch.randint(5, TINY.vocab_size, (n_way * m, length), generator=g)
+        x[:, 0] = 2
+        mask = torch.ones_like(x)
+        for i, n in enumerate(torch.randint(4, length + 1, (n_way * m,), generator=g).tolist()):
+            mask[i, n:] = 0
+            x[i, n:] = 0
+        return x, torch.arange(n_way).repeat_interleave(m), mask
+
+    (sx, sy, sm), (qx, qy, qm) = side(k), side(q)
+    return Episode(sx, sy, qx, qy, sm, qm, classes=[f"c{i}" for i in range(n_way)])
+
+
+def _encoder(seed=0):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return BertEncoder(TINY, attention_impl="explicit")
+
+
+@pytest.mark.parametrize("first_order,impl", [(False, "explicit"), (True, "fused")])
+def test_text_encoder_with_prototype_head(first_order, impl):
+    model = _encoder()
+    episodes = [_text_episode(s, length=8 + s) for s in range(4)]  # different lengths: padded when stacked
+    assert stack_episodes(episodes) is not None
+    loss_fn = TextClassifierLoss(model, head_init="proto", attention_impl=impl)
+    params = dict(model.named_parameters())
+    names = select_params(model, "top1")
+    _assert_same(*_both(maml_step, loss_fn, params, episodes, 0.1, 2, first_order, names), atol=2e-5)
+
+
+def test_evaluation_curves_are_the_same():
+    net, loss_fn, params, _ = _sine()
+    episodes = SinusoidTasks(seed=7).batch(0, 20, 5)
+    loop, batched = _both(evaluate_adaptation, loss_fn, params, episodes, 0.02, 4, chunk_size=8)
+    for a, b in zip(loop.per_episode, batched.per_episode):
+        assert a == pytest.approx(b, abs=1e-5)
+    assert loop.support_loss == pytest.approx(batched.support_loss, abs=1e-5)
+
+
+def test_text_protocol_is_the_same():
+    model = _encoder().eval()
+    episodes = [_text_episode(s, length=8 + s % 3) for s in range(6)]
+    loop = evaluate_text_adaptation(model, episodes, 0.1, 3, vectorize=False)
+    batched = evaluate_text_adaptation(model, episodes, 0.1, 3, vectorize=True)
+    for a, b in zip(loop.per_episode, batched.per_episode):
+        assert a == pytest.approx(b, abs=1e-6)
+
+
+def test_automatic_choice_and_fallbacks():
+    net, loss_fn, params, episodes = _sine()
+    assert stack_for(loss_fn, episodes, None) is not None  # same shapes: batched
+    mixed = episodes[:2] + [SinusoidTasks(seed=3).episode(0, k_shot=7)]
+    assert stack_for(loss_fn, mixed, None) is None  # different K: the loop
+    maml_step(loss_fn, params, mixed, 0.01, 1)  # ... and it still works
+    with pytest.raises(ValueError, match="cannot be stacked"):
+        maml_step(loss_fn, params, mixed, 0.01, 1, vectorize=True)
+    assert stack_for(lambda p, d: loss_fn(p, d), episodes, None) is None  # unknown loss functions: the loop
+    model = BertEncoder(TINY.replace(dropout=0.1)).train()
+    text = [_text_episode(s) for s in range(3)]
+    assert stack_for(TextClassifierLoss(model), text, None) is None  # active dropout: the loop
+
+
+def test_divergence_is_caught_on_the_batched_path():
+    _, loss_fn, params, episodes = _sine()
+    with pytest.raises(InnerLoopDivergedError, match="task"):
+        maml_step(loss_fn, params, episodes, 1e3, 1, vectorize=True)
+    with pytest.raises(InnerLoopDivergedError):
+        reptile_step(loss_fn, params, episodes, 1e3, 2, 0.1, vectorize=True)
+
+
+def test_meta_training_is_the_same_either_way():
+    nets = []
+    for vectorize in (False, True):
+        net = sinusoid_mlp(seed=2)
+        tasks = SinusoidTasks(seed=4)
+        history = meta_train(net, functional_loss(net, "mse"), lambda i: tasks.episode(i, 5), steps=5,
+                             meta_batch_size=4, vectorize=vectorize)
+        nets.append((net, history))
+    (a, ha), (b, hb) = nets
+    assert ha.meta_loss == pytest.approx(hb.meta_loss, abs=1e-5)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
