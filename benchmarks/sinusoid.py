@@ -32,6 +32,7 @@ Results go to ``--out`` as JSON (settings, histories, full adaptation curves).
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import time
 from pathlib import Path
@@ -121,6 +122,7 @@ def main() -> None:
     if args.quick:
         args.budget, args.eval_tasks, args.val_tasks, args.log_every = 5.0, 60, 20, 10
     torch.set_num_threads(args.threads)
+    os.environ.setdefault("METALEARN_CLOCK", "process")  # budgets in CPU seconds: fair when runs share a machine
 
     test = SinusoidTasks(seed=TEST_SEED_OFFSET + args.seed)
     test_episodes = [test.episode(i, args.eval_shots, k_query=100) for i in range(args.eval_tasks)]

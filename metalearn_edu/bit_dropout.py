@@ -9,7 +9,7 @@ else): 3.5× faster to draw on the course's CPU (3.8 vs 13.3 ms for a 4096 × 25
 dropout 9.0 vs 19.2 ms). The price is that p is rounded to a multiple of 1/65536 (0.1 becomes
 0.100006). On a GPU, Bernoulli masks are fast and `BitDropout` calls `F.dropout`.
 
-`tests/test_model.py` checks the keep rate, the mean, the independence of neighbouring elements,
+`tests/test_bit_dropout.py` checks the keep rate, the mean, the independence of neighbouring elements,
 seeded reproducibility and the gradient.
 """
 

@@ -1,4 +1,4 @@
-"""Command line: ``metalearn-edu pretrain | course``.
+"""Command line: ``metalearn-edu pretrain | course [run | student | export | links]``.
 
     metalearn-edu pretrain --preset cpu --out runs/mlm            # train (resumes if runs/mlm has a checkpoint)
     metalearn-edu pretrain --preset gpu --steps 20000 --lr 5e-4   # a bigger run on a GPU box
@@ -6,6 +6,8 @@
                                                                    # MLM + SMLMT meta-learning, mixed
     torchrun --nproc_per_node=2 -m metalearn_edu.cli pretrain ...  # data-parallel (gloo on CPU, NCCL on GPU)
     metalearn-edu course                                           # execute every notebook headless
+    metalearn-edu course student --out runs/student                # the student notebooks (exercises as stubs)
+    metalearn-edu course export --out runs/site                    # static HTML of the executed chapters
 
 Every ``pretrain`` option overrides the preset's value; ``--export DIR`` writes a
 small model file that `metalearn_edu.pretrained.load_pretrained` loads.
@@ -58,7 +60,8 @@ def _pretrain_parser(sub) -> None:
     p.add_argument("--out", default="runs/mlm", help="run directory: checkpoint.pt, history.json (default runs/mlm)")
     p.add_argument("--export", default=None, help="also write a loadable model file to this directory")
     p.add_argument("--no-resume", action="store_true", help="start over even if --out has a checkpoint")
-    p.add_argument("--model-size", default=None, help="nano | micro | tiny | mini | small | medium")
+    p.add_argument("--model-size", default=None, choices=("nano", "micro", "tiny", "mini", "small", "medium"),
+                   help="default: the preset's")
     p.add_argument("--post-ln", action="store_true", help="post-LN as in BERT (default: pre-LN, easier to train)")
     p.add_argument("--seq-len", type=_typed(int, minimum=8), default=None,
                    help="tokens per packed training block (≥ 8; default: the preset's)")
@@ -75,22 +78,27 @@ def _pretrain_parser(sub) -> None:
     p.add_argument("--dropout", type=PROBABILITY, default=0.1)
     p.add_argument("--attn-dropout", type=PROBABILITY, default=0.0,
                    help="dropout on attention weights (default 0: it forces the slow attention path on CPU)")
-    p.add_argument("--pos-init", default="normal", help="normal (BERT) | sinusoidal (learned, sinusoid start)")
+    p.add_argument("--pos-init", default="normal", choices=("normal", "sinusoidal"),
+                   help="normal (BERT) or sinusoidal (learned, starting from Vaswani et al.'s table)")
     p.add_argument("--mask-prob", type=MASK_RATE, default=0.15)
     p.add_argument("--whole-word", action="store_true", help="whole-word masking")
-    p.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
     p.add_argument("--time-budget", type=POSITIVE, default=None, help="stop after this many seconds of training")
     p.add_argument("--eval-every", type=POSITIVE_INT, default=None)
     p.add_argument("--checkpoint-every", type=POSITIVE_INT, default=250)
     p.add_argument("--eval-blocks", type=POSITIVE_INT, default=256, help="held-out blocks used for evaluation")
     p.add_argument("--tokenizer", default=None, help="tokenizer dir or 'minilm' (default: the shipped one)")
     p.add_argument("--text", default=None, help="train on a local .txt/.csv/.jsonl file or folder instead of BBC")
+    p.add_argument("--corpus", default="bbc", choices=("bbc", "peoples-daily"),
+                   help="the shipped corpus to train on: BBC News (English, default) or People's Daily 1998 "
+                        "(Chinese; use with --tokenizer zh)")
     p.add_argument("--device", default=None, help="cpu | cuda | mps (default: best available)")
     p.add_argument("--threads", type=POSITIVE_INT, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--seed", type=ANY_INT, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     m = p.add_argument_group("meta-learning objectives (--objective smlmt | hybrid)")
-    m.add_argument("--objective", default="mlm", help="mlm | smlmt (first-order MAML on SMLMT tasks) | hybrid")
+    m.add_argument("--objective", default="mlm", choices=("mlm", "smlmt", "hybrid"),
+                   help="mlm, smlmt (first-order MAML on SMLMT tasks) or hybrid (both, mixed by --meta-weight)")
     m.add_argument("--meta-weight", type=FRACTION, default=0.5,
                    help="λ in (1 − λ)·MLM + λ·SMLMT for --objective hybrid, in [0, 1] (default 0.5)")
     m.add_argument("--n-way", type=_typed(int, minimum=2), default=5, help="words per SMLMT episode")
@@ -151,9 +159,13 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
 
 def _corpus_splits(args: argparse.Namespace) -> dict:
-    """BBC's shipped split, or a fresh document-level split of ``--text``."""
+    """BBC's shipped split, People's Daily's (``--corpus peoples-daily``), or a fresh split of ``--text``."""
     from .data import bbc_splits, load_local, make_splits
 
+    if args.corpus == "peoples-daily" and not args.text:
+        from .data.chinese import peoples_daily_splits
+
+        return peoples_daily_splits()
     if not args.text:
         return bbc_splits()
     docs = _option("--text", args.text, load_local, args.text)
@@ -210,7 +222,12 @@ def _report(args, model, tokenizer, splits, history, cfg, device, world: int, to
     from .pretrained import export_model
 
     metrics = history.last_eval()
-    sentences = [s for d in splits["val"] for s in split_sentences(d.text)][:512]
+    if args.corpus == "peoples-daily" and not args.text:
+        from .data.chinese import peoples_daily_sentences
+
+        sentences = [s.text for s in peoples_daily_sentences("val")][:512]
+    else:
+        sentences = [s for d in splits["val"] for s in split_sentences(d.text)][:512]
     stats = analysis.model_attention_stats(model, tokenizer, sentences)
     metrics.update({
         "steps": history.step[-1] if history.step else 0,
@@ -252,9 +269,27 @@ def _meta_objective(args: argparse.Namespace, splits: dict, tokenizer, max_len: 
 
 
 def run_course(args: argparse.Namespace) -> int:
-    from .course import run_all_notebooks
+    from . import course
 
-    return run_all_notebooks(out_dir=Path(args.out), preset=args.preset, timeout=args.timeout)
+    if args.action == "run":
+        return course.run_all_notebooks(out_dir=Path(args.out or "runs/course"), preset=args.preset,
+                                        timeout=args.timeout)
+    if args.action == "student":
+        out = Path(args.out or "runs/student")
+        counts = course.build_student(out)
+        print(f"wrote {len(counts)} student notebooks to {out} ({sum(counts.values())} exercises: "
+              + ", ".join(f"{name.split('_')[0]}: {n}" for name, n in counts.items()) + ")")
+        return 0
+    if args.action == "export":
+        out = Path(args.out or "runs/site")
+        files = course.export_site(out)
+        print(f"wrote {len(files)} pages to {out}; open {files[0]}")
+        return 0
+    changed = course.sync_colab_links()
+    settings = course.course_settings()
+    print(f"Colab cells now clone {settings['repository']} ({settings['branch']}); changed: {', '.join(changed) or 'none'}"
+          + ("\nre-sync the notebooks: jupytext --sync notebooks/*.py" if changed else ""))
+    return 0
 
 
 def _interrupt_on_signals() -> dict:
@@ -288,10 +323,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="metalearn-edu", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     _pretrain_parser(sub)
-    c = sub.add_parser("course", help="execute every notebook, in order, headless")
-    c.add_argument("--out", default="runs/course", help="where executed copies go (default runs/course)")
-    c.add_argument("--preset", default=None, help="ci | cpu | gpu")
-    c.add_argument("--timeout", type=POSITIVE_INT, default=1800, help="seconds per cell")
+    c = sub.add_parser("course", help="run every chapter, build the student notebooks, export HTML, set Colab links")
+    c.add_argument("action", nargs="?", default="run", choices=("run", "student", "export", "links"),
+                   help="run: execute every notebook headless; student: write the student notebooks (exercises as "
+                        "stubs); export: static HTML of the executed chapters; links: write the repository URL of "
+                        "pyproject's [tool.metalearn-edu] into the Colab cells (default: run)")
+    c.add_argument("--out", default=None,
+                   help="output folder (default runs/course, runs/student or runs/site)")
+    c.add_argument("--preset", default=None, help="ci | cpu | gpu (run only)")
+    c.add_argument("--timeout", type=POSITIVE_INT, default=1800, help="seconds per cell (run only)")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help (0) or a bad option (2, already printed)

@@ -126,7 +126,8 @@ class Preset:
     seq_len: int  # tokens per packed pretraining block
     batch_size: int  # sequences per pretraining step
     pretrain_steps: int  # steps of a live pretraining run in a notebook
-    meta_steps: int  # outer steps of a live meta-training run in a notebook
+    meta_steps: int  # outer steps of a live meta-training run in a notebook (at most)
+    meta_budget_s: float | None  # ... or this many seconds of it, whichever comes first (None: no limit)
     eval_episodes: int  # test episodes for few-shot evaluation
     cli_pretrain_steps: int  # steps of a full `metalearn-edu pretrain` run (its default --steps)
     lr: float  # peak learning rate of `metalearn-edu pretrain` (its default --lr)
@@ -137,13 +138,13 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "ci": Preset("ci", model_size="nano", seq_len=64, batch_size=16, pretrain_steps=60, meta_steps=200,
-                 eval_episodes=100, cli_pretrain_steps=60, lr=2e-3, warmup_steps=10, eval_every=30,
+                 meta_budget_s=None, eval_episodes=100, cli_pretrain_steps=60, lr=2e-3, warmup_steps=10, eval_every=30,
                  notes="a couple of minutes per notebook on a 2-core CPU; used by nbval in CI"),
-    "cpu": Preset("cpu", model_size="micro", seq_len=128, batch_size=32, pretrain_steps=400, meta_steps=2000,
-                  eval_episodes=600, cli_pretrain_steps=4000, lr=2e-3, warmup_steps=200, eval_every=250,
+    "cpu": Preset("cpu", model_size="micro", seq_len=128, batch_size=32, pretrain_steps=400, meta_steps=70_000,
+                  meta_budget_s=120.0, eval_episodes=600, cli_pretrain_steps=4000, lr=2e-3, warmup_steps=200, eval_every=250,
                   notes="what a student on a laptop gets"),
-    "gpu": Preset("gpu", model_size="mini", seq_len=128, batch_size=128, pretrain_steps=5000, meta_steps=20000,
-                  eval_episodes=1000, cli_pretrain_steps=20000, lr=1e-3, warmup_steps=1000, eval_every=1000,
+    "gpu": Preset("gpu", model_size="mini", seq_len=128, batch_size=128, pretrain_steps=5000, meta_steps=70_000,
+                  meta_budget_s=None, eval_episodes=1000, cli_pretrain_steps=20000, lr=1e-3, warmup_steps=1000, eval_every=1000,
                   notes="chosen automatically when CUDA is present"),
 }
 

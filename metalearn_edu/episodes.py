@@ -462,6 +462,17 @@ def sentence_words(sentence: str) -> set[str]:
             and w.isalpha() and w not in STOP_WORDS}
 
 
+def segmented_words(words: Sequence[str], min_chars: int = 2) -> set[str]:
+    """The content words of a sentence that comes segmented (e.g. Chinese): at least `min_chars`
+    characters, all of them letters (CJK characters count as letters), not in `STOP_WORDS`.
+
+    Example:
+        >>> sorted(segmented_words(["中国", "的", "经济", "1998", "。"]))
+        ['中国', '经济']
+    """
+    return {w for w in words if len(w) >= min_chars and w.isalpha() and w.lower() not in STOP_WORDS}
+
+
 def mask_word(sentence: str, word: str, mask_token: str = "[MASK]") -> str:
     """Replace every occurrence of `word` (as a whole word, any case) by one `mask_token`.
 
@@ -502,6 +513,9 @@ class SMLMTEpisodes:
         seed: episode ``index`` of a sampler with this seed is always the same.
         min_sentences: a word needs at least this many sentences (default K + Q);
             raise it to avoid rare words.
+        segmented: one word list per sentence, for languages written without spaces (Chinese):
+            then the words are those lists' content words (`segmented_words`), and a masked
+            sentence is its words joined without spaces, each occurrence of the word one [MASK].
 
     Raises:
         ValueError: if fewer than N words are usable, or a size is not a
@@ -520,7 +534,7 @@ class SMLMTEpisodes:
 
     def __init__(self, sentences: Sequence[str], tokenizer: Any, n_way: int, k_shot: int, q_query: int,
                  words: Iterable[str] | None = None, max_len: int = 48, seed: int = 0,
-                 min_sentences: int | None = None):
+                 min_sentences: int | None = None, segmented: Sequence[Sequence[str]] | None = None):
         _check_episode_sizes(n_way, k_shot, q_query, max_len)
         check_int("seed", seed, minimum=None)
         if min_sentences is not None:
@@ -528,6 +542,10 @@ class SMLMTEpisodes:
         if getattr(tokenizer, "mask_token", None) is None:
             raise ValueError("the tokenizer has no [MASK] token; SMLMT needs a BERT-style tokenizer")
         self.sentences = list(sentences)
+        if segmented is not None and len(segmented) != len(self.sentences):
+            raise ValueError(f"segmented has {len(segmented)} word lists for {len(self.sentences)} sentences; "
+                             "give one per sentence")
+        self.segmented = None if segmented is None else [list(ws) for ws in segmented]
         self.tokenizer, self.n_way, self.k_shot, self.q_query = tokenizer, n_way, k_shot, q_query
         self.max_len, self.seed = max_len, seed
         self.min_sentences = max(k_shot + q_query, min_sentences or 0)
@@ -535,7 +553,8 @@ class SMLMTEpisodes:
 
         index: dict[str, list[int]] = {}
         for i, sentence in enumerate(self.sentences):
-            for word in sentence_words(sentence):
+            found = sentence_words(sentence) if self.segmented is None else segmented_words(self.segmented[i])
+            for word in found:
                 if allowed is None or word in allowed:
                     index.setdefault(word, []).append(i)
         self.index = index  # word -> ids of the sentences that contain it (ascending)
@@ -580,8 +599,7 @@ class SMLMTEpisodes:
                 f"episode {index}: could not find {self.n_way} words with {need} sentences not shared with "
                 "each other; lower n_way, k_shot or q_query, or give more sentences"
             )
-        texts = [mask_word(self.sentences[i], chosen[j // need], self.tokenizer.mask_token)
-                 for j, i in enumerate(picked)]
+        texts = [self._masked(i, chosen[j // need]) for j, i in enumerate(picked)]
         labels = [j // need for j in range(len(picked))]
         pieces = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
         rows = [self._window(ids) for ids in pieces]
@@ -590,6 +608,12 @@ class SMLMTEpisodes:
         info = {"index": index, "support_ids": s_ids, "query_ids": q_ids, "support_texts": s_txt, "query_texts": q_txt}
         return _text_episode(rows, labels, self.k_shot, self.q_query, self.n_way, self.tokenizer.pad_token_id,
                              chosen, info)
+
+    def _masked(self, i: int, word: str) -> str:
+        """Sentence i with every occurrence of `word` replaced by one [MASK]."""
+        if self.segmented is None:
+            return mask_word(self.sentences[i], word, self.tokenizer.mask_token)
+        return "".join(self.tokenizer.mask_token if w == word else w for w in self.segmented[i])
 
     def _window(self, ids: list[int]) -> list[int]:
         """[CLS] + at most max_len − 2 pieces around the first [MASK] + [SEP]."""

@@ -24,42 +24,87 @@ ATTENTION_VIEWS = ("head", "grid", "summary")
 
 
 class Playground:
-    """Controls + an output area + a render function, re-rendered whenever a control changes.
+    """Controls + an output area + a render function.
+
+    Light panels re-render whenever a control changes. Heavy panels (``run_button=True``: the
+    few-shot playground, the hybrid-pretraining panel) render only when their Run button is
+    pressed, so dragging a slider does not queue a dozen reruns; their sliders report a value
+    only on release (``continuous_update=False``), and a progress bar moves while they work when
+    the render function accepts a ``progress`` callback (``progress(fraction)``).
 
     Attributes:
         controls: name -> widget; their ``.value`` s are passed to `render` as keyword arguments.
         last: what the latest render returned (a Figure, or a message string).
-        widget: the `ipywidgets.VBox` to display.
+        widget: the `ipywidgets.VBox` to display (CSS class ``metalearn-panel``; the output area has
+            ``metalearn-output``, the status line ``metalearn-status``, the button ``metalearn-run``).
     """
 
-    def __init__(self, render: Callable[..., Any], controls: Mapping[str, Any], title: str = ""):
+    def __init__(self, render: Callable[..., Any], controls: Mapping[str, Any], title: str = "",
+                 run_button: bool = False):
+        import inspect
+
         import ipywidgets as w
 
         self.render = render
         self.controls = dict(controls)
         self.output = w.Output()
+        self.output.add_class("metalearn-output")
         self.status = w.HTML()
+        self.status.add_class("metalearn-status")
         self.last: Any = None
+        self.renders = 0
+        self._takes_progress = "progress" in inspect.signature(render).parameters
         header = [w.HTML(f"<b>{title}</b>")] if title else []
-        self.widget = w.VBox([*header, w.HBox(list(self.controls.values()), layout=w.Layout(flex_flow="row wrap")),
-                              self.status, self.output])
-        for control in self.controls.values():
-            control.observe(lambda change: self.update(), names="value")
+        row = list(self.controls.values())
+        self.button = self.bar = None
+        if run_button:
+            self.button = w.Button(description="Run", button_style="primary", icon="play")
+            self.button.add_class("metalearn-run")
+            self.button.on_click(lambda _: self.update())
+            self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="200px", visibility="hidden"))
+            row += [self.button, self.bar]
+            for control in self.controls.values():
+                if hasattr(control, "continuous_update"):
+                    control.continuous_update = False
+                control.observe(lambda change: self._stale(), names="value")
+        else:
+            for control in self.controls.values():
+                control.observe(lambda change: self.update(), names="value")
+        self.widget = w.VBox([*header, w.HBox(row, layout=w.Layout(flex_flow="row wrap")), self.status, self.output])
+        self.widget.add_class("metalearn-panel")
         self.update()
 
     def values(self) -> dict[str, Any]:
         return {name: control.value for name, control in self.controls.items()}
+
+    def _stale(self) -> None:
+        self.status.value = "<i>settings changed: press Run</i>"
+
+    def _progress(self, fraction: float) -> None:
+        if self.bar is not None:
+            self.bar.value = min(max(float(fraction), 0.0), 1.0)
 
     def update(self) -> Any:
         """Re-render with the current control values; show a message instead of raising on bad input."""
         from IPython.display import display
 
         self.status.value = "<i>working…</i>"
+        if self.button is not None:
+            self.button.disabled = True
+            self.bar.value, self.bar.layout.visibility = 0.0, "visible"
         try:
-            result = self.render(**self.values())
+            kwargs = self.values()
+            if self._takes_progress:
+                kwargs["progress"] = self._progress
+            result = self.render(**kwargs)
         except ValueError as err:  # the library's clear errors become a message in the panel
             result = str(err)
+        finally:
+            if self.button is not None:
+                self.button.disabled = False
+                self.bar.layout.visibility = "hidden"
         self.last = result
+        self.renders += 1
         self.output.clear_output(wait=True)
         with self.output:
             if isinstance(result, str):
@@ -279,7 +324,8 @@ FEW_SHOT_TASKS = ("bbc", "smlmt")
 
 
 def render_few_shot(models: Mapping[str, tuple[Any, Any]], model_name: str, task: str, n_way: int, k_shot: int,
-                    inner_steps: int, inner_lr: float, n_episodes: int = 8, first_episode: int = 0):
+                    inner_steps: int, inner_lr: float, n_episodes: int = 8, first_episode: int = 0,
+                    progress: Callable[[float], None] | None = None):
     """Fresh test episodes, the test-time inner loop, and the adaptation curve (with bag of words).
 
     Runs `metalearn_edu.meta.text.evaluate_text_adaptation` (prototype head, top block + head
@@ -304,7 +350,11 @@ def render_few_shot(models: Mapping[str, tuple[Any, Any]], model_name: str, task
     model, tokenizer = models[model_name]
     suites = text_task_suites(tokenizer, n_way=n_way, k_shot=k_shot, q_query=5)  # cached
     episodes = suites.test_episodes(task, n_episodes, first_episode)
+    if progress is not None:
+        progress(0.1)
     curve = evaluate_text_adaptation(model, episodes, inner_lr, inner_steps)
+    if progress is not None:
+        progress(0.9)
     bow = sum(bag_of_words_accuracy(ep) for ep in episodes) / len(episodes)
     title = (f"{model_name}: {n_way}-way {k_shot}-shot {'BBC topics' if task == 'bbc' else 'held-out SMLMT'}, "
              f"episodes {first_episode}–{first_episode + n_episodes - 1} (95% CI)")
@@ -333,5 +383,82 @@ def few_shot_playground(models: Mapping[str, tuple[Any, Any]], n_episodes: int =
         "inner_lr": w.FloatLogSlider(value=0.05, base=10, min=-3, max=0, step=0.25, description="inner lr"),
         "first_episode": w.IntSlider(value=0, min=0, max=500, step=n_episodes, description="episodes from"),
     }
-    return Playground(lambda **v: render_few_shot(models, n_episodes=n_episodes, **v), controls,
-                      title="Few-shot playground")
+    def render(progress=None, **values):
+        return render_few_shot(models, n_episodes=n_episodes, progress=progress, **values)
+
+    return Playground(render, controls, title="Few-shot playground: set the sliders, then press Run",
+                      run_button=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Hybrid pretraining (chapter 6)
+# ---------------------------------------------------------------------------------------
+def render_hybrid(model: Any, tokenizer: Any, meta_weight: float, inner_steps: int, n_way: int, k_shot: int,
+                  steps: int = 6, seed: int = 0, progress: Callable[[float], None] | None = None):
+    """A short hybrid run from `model` (a copy: the model is not changed), and what it did.
+
+    Trains ``steps`` steps of (1 − λ)·MLM + λ·SMLMT (`metalearn_edu.pretrain.pretrain` with
+    `metalearn_edu.meta.SMLMTObjective`; 8 blocks of 64 tokens per MLM batch, 2 SMLMT episodes per
+    meta-batch), then measures held-out MLM loss (32 validation blocks) and held-out SMLMT accuracy
+    of the prototype head (8 episodes, no test-time step) before and after.
+
+    Returns:
+        A Figure (`viz.plot_hybrid_run`), or a message when the settings do not fit the corpus.
+    """
+    import copy
+    import tempfile
+
+    from . import analysis
+    from .data import bbc_splits
+    from .meta import SMLMTObjective
+    from .meta.text import evaluate_text_adaptation, text_task_suites
+    from .pretrain import PretrainConfig, evaluate_mlm, pack_blocks, pretrain
+
+    splits = bbc_splits()
+    train_blocks = pack_blocks([d.text for d in splits["train"][:300]], tokenizer, 64)
+    eval_blocks = pack_blocks([d.text for d in splits["val"]], tokenizer, 64)[:32]
+    vocab = MaskingVocab.from_tokenizer(tokenizer)
+    log_uni = analysis.unigram_log_probs(analysis.count_tokens(train_blocks, vocab.vocab_size,
+                                                               ignore_ids=vocab.special_ids))
+    suites = text_task_suites(tokenizer, n_way=n_way, k_shot=k_shot, q_query=k_shot)
+    held_out = suites.test_episodes("smlmt", 8)
+    student = copy.deepcopy(model).train()
+
+    def measure(m: Any) -> dict[str, float]:
+        return {"held-out MLM loss": evaluate_mlm(m, eval_blocks, vocab, log_uni, precision="fp32")["loss"],
+                "held-out SMLMT accuracy": evaluate_text_adaptation(m, held_out, 0.05, 0).mean[0]}
+
+    before = measure(student)
+    objective = SMLMTObjective(suites.smlmt_train, meta_batch_size=2, inner_lr=0.05, inner_steps=inner_steps)
+    objective_name = "mlm" if meta_weight == 0 else "smlmt" if meta_weight == 1 else "hybrid"
+    with tempfile.TemporaryDirectory() as run_dir:
+        for step in range(1, steps + 1):  # one step at a time (resuming exactly), to move the progress bar
+            cfg = PretrainConfig(steps=step, batch_size=8, lr=2e-4, warmup_steps=1, min_lr_ratio=1.0,
+                                 precision="fp32", eval_every=10_000, checkpoint_every=1, seed=seed,
+                                 objective=objective_name, meta_weight=meta_weight)
+            history = pretrain(student, train_blocks, eval_blocks, vocab, cfg, out_dir=run_dir, progress=False,
+                               log=None, meta_objective=objective if meta_weight > 0 else None)
+            if progress is not None:
+                progress(step / (steps + 1))
+    after = measure(student.eval())
+    return viz.plot_hybrid_run(history, before, after,
+                               title=f"λ = {meta_weight:g}: {steps} steps of (1 − λ)·MLM + λ·SMLMT "
+                                     f"({n_way}-way {k_shot}-shot, {inner_steps} inner step(s))")
+
+
+def hybrid_playground(model: Any, tokenizer: Any, steps: int = 6) -> Playground:
+    """λ, inner steps, N and K for a short hybrid run from `model`; press Run to train and measure."""
+    import ipywidgets as w
+
+    controls = {
+        "meta_weight": w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.25, description="λ (meta weight)"),
+        "inner_steps": w.IntSlider(value=1, min=1, max=5, description="inner steps"),
+        "n_way": w.IntSlider(value=3, min=2, max=8, description="N (words)"),
+        "k_shot": w.IntSlider(value=2, min=1, max=8, description="K (shots)"),
+    }
+
+    def render(progress=None, **values):
+        return render_hybrid(model, tokenizer, steps=steps, progress=progress, **values)
+
+    return Playground(render, controls, title="Hybrid pretraining: set λ and the task, then press Run",
+                      run_button=True)

@@ -2,7 +2,8 @@
 # One entry point for students, teachers and CI.
 #
 #   bash scripts/course.sh lab       set everything up, then start JupyterLab on notebooks/
-#   bash scripts/course.sh test      set everything up, then run the whole test suite (CI runs this)
+#   bash scripts/course.sh test      set everything up, then run the whole test suite, slow tests included
+#                                    (CI runs this; `python -m pytest tests` alone skips the slow ones)
 #   bash scripts/course.sh run-all   set everything up, then execute every notebook headless
 #   bash scripts/course.sh setup     only set up
 #
@@ -68,8 +69,8 @@ setup() {
 
 run_tests() {
   export METALEARN_PRESET=${METALEARN_PRESET:-ci} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 MPLBACKEND=Agg
-  log "library tests"
-  "$PY" -m pytest tests -q "$@"
+  log "library tests (slow ones included)"
+  "$PY" -m pytest tests -q --run-slow "$@"
   if compgen -G "notebooks/*.ipynb" >/dev/null; then
     log "notebooks under nbval (preset $METALEARN_PRESET)"
     "$PY" -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider -q

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -186,6 +191,38 @@ def test_unloadable_entries_are_rejected_before_writing(tmp_path):
     with pytest.raises(TypeError, match=r"state\['config'\].*asdict"):
         save_checkpoint(tmp_path / "c.pt", {"config": Cfg()})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_checkpoint_detects_flipped_bytes(tmp_path):
+    path = tmp_path / "c.pt"
+    weights = torch.arange(50_000, dtype=torch.float32)
+    save_checkpoint(path, {"model": {"w": weights}, "config": {}})
+    data = bytearray(path.read_bytes())
+    needle = torch.tensor([12345.0]).numpy().tobytes()
+    at = bytes(data).index(needle)
+    data[at + 1] ^= 0x10  # one bit inside the tensor's bytes
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=re.escape(str(path))):
+        load_checkpoint(path)
+
+
+def test_kill_9_during_save_leaves_no_temporaries_after_the_next_save(tmp_path):
+    target = tmp_path / "big.pt"
+    script = (f"import torch; from metalearn_edu.checkpoint import save_checkpoint\n"
+              f"x = torch.randn(6_000_000)\n"
+              f"while True: save_checkpoint({str(target)!r}, {{'model': {{'x': x}}}})\n")
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.time() + 60
+        while not list(tmp_path.glob(".*.tmp")) and time.time() < deadline:
+            time.sleep(0.005)
+        assert list(tmp_path.glob(".*.tmp")), "the writer never started a save"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        proc.kill()
+    save_checkpoint(target, {"model": {"x": torch.zeros(3)}})
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_config_mismatch_names_each_field(tmp_path):

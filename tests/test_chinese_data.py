@@ -1,9 +1,7 @@
 """The shipped Chinese data (data/chinese/, data/tokenizer-zh/) and its loader, offline."""
 
 import hashlib
-import importlib.util
 import re
-from pathlib import Path
 
 import pytest
 
@@ -25,7 +23,7 @@ from metalearn_edu.data.chinese import (
 )
 from metalearn_edu.ner import bio_to_spans
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import load_script
 
 # The numbers of data/chinese/README.md.
 PD_COUNTS = {
@@ -228,15 +226,8 @@ def test_spans_to_tags_and_sentence_cuts():
         TaggedSentence("d", "ab", ("ab",), ("O",))
 
 
-def _build_script():
-    spec = importlib.util.spec_from_file_location("build_chinese_data", ROOT / "scripts" / "build_chinese_data.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_build_script_rules_on_small_inputs():
-    build = _build_script()
+    build = load_script("build_chinese_data")
     raw = "\n".join([
         "北京/ns  举行/v  音乐会/n",          # headline: starts article 1
         "江/nr  泽民/nr  出席/v  。/w",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import gzip
 import hashlib
-import importlib.util
 import json
 import shutil
 import sys
@@ -30,7 +29,7 @@ from metalearn_edu.data.domains import (
     movie_review_splits,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import load_script
 
 # The numbers of the data card (data/domains/README.md).
 MOVIE_COUNTS = {
@@ -45,19 +44,10 @@ META_TRAIN = ["Clinton", "Holt", "Pence", "Quijano", "Raddatz"]
 META_TEST = ["Cooper", "Kaine", "Trump", "Wallace"]
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-
-
 @pytest.fixture(scope="module")
 def build_script():
     """``scripts/build_domain_data.py`` imported as a module (its main() is not run)."""
-    spec = importlib.util.spec_from_file_location("build_domain_data", REPO / "scripts" / "build_domain_data.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("build_domain_data")
 
 
 def _label_counts(docs) -> dict[str, int]:

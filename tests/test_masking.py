@@ -251,6 +251,11 @@ def test_bad_config_names_the_field(kwargs, field):
         MaskingConfig(**kwargs)
 
 
+def test_masking_config_refuses_strings():
+    with pytest.raises(ValueError, match="mask_prob='0.15'"):
+        MaskingConfig(mask_prob="0.15")
+
+
 def test_bad_inputs_raise_helpfully():
     vocab = make_vocab()
     with pytest.raises(ValueError, match="vocab_size"):

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from metalearn_edu.config import PRESETS, ModelConfig, get_preset, model_config
+from metalearn_edu.config import ModelConfig
 from metalearn_edu.model import BertEncoder
 
 CFG = ModelConfig(vocab_size=101, d_model=48, n_layers=2, n_heads=3, d_ff=72, max_len=32)
@@ -183,70 +183,7 @@ def test_run_blocks_from_the_middle_equals_the_full_stack(model, gen):
     assert len(hidden) == CFG.n_layers - 1
 
 
-def test_dropout_mask_statistics():
-    """Our CPU dropout keeps each element with probability 1 − p and preserves the mean."""
-    from metalearn_edu.bit_dropout import BitDropout as Dropout, bit_dropout_mask as dropout_mask
-
-    torch.manual_seed(0)
-    for p in (0.1, 0.5):
-        mask = dropout_mask(torch.Size([400, 500]), p, torch.float32, torch.device("cpu"))
-        kept = mask > 0
-        assert abs(1 - kept.float().mean().item() - p) < 0.005  # 200k draws: σ ≈ 0.001
-        torch.testing.assert_close(mask[kept], torch.full_like(mask[kept], 1 / (1 - p)))
-        assert abs(mask.mean().item() - 1) < 0.01  # inverted dropout: E[mask] = 1
-        # neighbours come from different bits of one 64-bit draw: no correlation between them
-        a, b = kept[:, :-1].flatten().float(), kept[:, 1:].flatten().float()
-        assert abs(torch.corrcoef(torch.stack([a, b]))[0, 1].item()) < 0.01
-    layer = Dropout(0.3)
-    x = torch.randn(64, 32, requires_grad=True)
-    torch.manual_seed(1)
-    y = layer(x)
-    torch.manual_seed(1)
-    assert torch.equal(y, layer(x))  # seeded like the rest of torch
-    y.sum().backward()
-    torch.testing.assert_close(x.grad, (y.detach() != 0).float() / 0.7)  # d(x · mask)/dx = mask
-    assert layer.eval()(x) is x
-
-
-def test_presets():
-    assert set(PRESETS) == {"ci", "cpu", "gpu"}
-    assert get_preset("ci").name == "ci"
-    cfg = model_config(get_preset("ci").model_size, vocab_size=500)
-    assert cfg.vocab_size == 500
-
-
-def test_preset_from_environment(monkeypatch):
-    monkeypatch.setenv("METALEARN_PRESET", "ci")
-    assert get_preset().name == "ci"
-    monkeypatch.setenv("METALEARN_PRESET", "huge")
-    with pytest.raises(ValueError, match=r"unknown preset 'huge'.*\$METALEARN_PRESET.*'ci', 'cpu', 'gpu'"):
-        get_preset()
-
-
 # ------------------------------------------------------------------ bad input
-def test_unknown_preset_and_size():
-    with pytest.raises(ValueError, match="unknown preset 'fast'"):
-        get_preset("fast")
-    with pytest.raises(ValueError, match="unknown model size 'huge'"):
-        model_config("huge")
-
-
-def test_d_model_not_divisible_by_heads():
-    with pytest.raises(ValueError, match=r"d_model=50 is not divisible by n_heads=3.*choose n_heads from \[1, 2, 5, 10, 25, 50\]"):
-        ModelConfig(d_model=50, n_heads=3)
-
-
-@pytest.mark.parametrize("field,value", [("n_layers", 0), ("vocab_size", -1), ("d_ff", 2.5)])
-def test_non_positive_sizes(field, value):
-    with pytest.raises(ValueError, match=f"{field}="):
-        ModelConfig(**{field: value})
-
-
-def test_dropout_out_of_range():
-    with pytest.raises(ValueError, match=r"dropout=1.5.*\[0, 1\)"):
-        ModelConfig(dropout=1.5)
-
-
 def test_sequence_longer_than_position_table(model):
     with pytest.raises(ValueError, match=r"seq_len=40 .* max_len=32"):
         model(torch.full((1, 40), 7))

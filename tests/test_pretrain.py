@@ -1,21 +1,21 @@
-"""MLM pretraining: packing, schedule, exact resume, gradient accumulation, DDP, export, fill-mask."""
+"""MLM pretraining: packing, schedule, exact resume (whichever phase a signal hits), gradient accumulation, DDP."""
 
 import json
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
+import metalearn_edu.pretrain as pt
 from metalearn_edu.checkpoint import CheckpointMismatchError
-from metalearn_edu.data import load_tokenizer
-from metalearn_edu.pretrain import (PretrainConfig, batch_indices, evaluate_mlm, lr_factor, pack_blocks,
-                                    pretrain)
-from metalearn_edu.pretrained import export_model, fill_mask, load_pretrained
+from metalearn_edu.pretrain import PretrainConfig, batch_indices, evaluate_mlm, lr_factor, pack_blocks, pretrain
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ddp_worker import synthetic_setup  # noqa: E402
@@ -23,8 +23,8 @@ from ddp_worker import synthetic_setup  # noqa: E402
 FAST = dict(eval_every=100, precision="fp32", lr=3e-3, warmup_steps=1)
 
 
-def test_pack_blocks_wraps_cls_and_sep():
-    tok = load_tokenizer()
+def test_pack_blocks_wraps_cls_and_sep(course_tokenizer):
+    tok = course_tokenizer
     texts = ["The minister said the talks would resume on Monday.", "Shares rose sharply in London."] * 20
     blocks = pack_blocks(texts, tok, seq_len=16)
     assert blocks.shape[1] == 16 and blocks.shape[0] >= 10
@@ -66,6 +66,13 @@ def test_pretrain_config_errors():
         PretrainConfig(lr=-1)
 
 
+@pytest.mark.parametrize("kwargs,name", [({"lr": float("inf")}, "lr"), ({"grad_clip": -1.0}, "grad_clip"),
+                                         ({"weight_decay": -0.1}, "weight_decay")])
+def test_pretrain_config_refuses_bad_numbers(kwargs, name):
+    with pytest.raises(ValueError, match=f"{name}="):
+        PretrainConfig(**kwargs)
+
+
 def test_training_lowers_the_loss_below_unigram():
     model, blocks, vocab = synthetic_setup(vocab_size=60, n_blocks=64)
     # A learnable pattern: token t is always followed by t + 1 (mod the ordinary ids).
@@ -77,6 +84,9 @@ def test_training_lowers_the_loss_below_unigram():
     assert history.eval_top1[-1] > 10 / 55  # ten times chance
 
 
+# ---------------------------------------------------------------------------------------
+# Interrupts and exact resume
+# ---------------------------------------------------------------------------------------
 def _with_dropout(model, p=0.1):
     """Dropout makes the run depend on torch's RNG, which the checkpoint must restore."""
     for m in model.modules():
@@ -85,11 +95,14 @@ def _with_dropout(model, p=0.1):
     return model
 
 
+def _dropout_setup():
+    model, blocks, vocab = synthetic_setup()
+    return _with_dropout(model), blocks, vocab
+
+
 def test_an_undeferred_interrupt_saves_nothing_mid_step_and_resume_is_still_exact(tmp_path):
     """A KeyboardInterrupt raised inside a step (a second Ctrl-C) stops at once; the rerun resumes
     from the last checkpoint taken between steps and still reproduces the uninterrupted run."""
-    import metalearn_edu.pretrain as pt
-
     cfg = PretrainConfig(steps=6, batch_size=8, checkpoint_every=2, **FAST)
     model, blocks, vocab = synthetic_setup()
     full = pretrain(_with_dropout(model), blocks, blocks[:8], vocab, cfg, progress=False, log=None)
@@ -120,6 +133,59 @@ def test_an_undeferred_interrupt_saves_nothing_mid_step_and_resume_is_still_exac
         assert torch.equal(p, q), n
 
 
+INTERRUPT_CFG = PretrainConfig(steps=6, batch_size=8, eval_every=2, checkpoint_every=100, precision="fp32", lr=3e-3,
+                               warmup_steps=1)
+
+
+def _run(out_dir=None):
+    model, blocks, vocab = _dropout_setup()
+    history = pretrain(model, blocks, blocks[:8], vocab, INTERRUPT_CFG, out_dir=out_dir, progress=False, log=None)
+    return model, history
+
+
+def _signal_on_call(monkeypatch, owner, name, nth):
+    """Send SIGINT to this process during the nth call of owner.name (as Ctrl-C in a terminal would)."""
+    original = getattr(owner, name)
+    calls = {"n": 0}
+
+    def wrapper(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == nth:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)  # the signal is handled here, in the middle of the phase
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapper)
+
+
+PHASES = {
+    "data": (pt, "batch_indices", 3),
+    "forward": (pt, "mlm_logits", 3),
+    "backward": (torch.Tensor, "backward", 3),
+    "optimizer": (torch.optim.AdamW, "step", 3),
+    "evaluation": (pt, "evaluate_mlm", 2),
+    "final evaluation": (pt, "evaluate_mlm", 3),
+    "checkpoint write": (pt, "save_checkpoint", 1),
+}
+
+
+@pytest.mark.parametrize("phase", list(PHASES))
+def test_resume_is_exact_whichever_phase_the_signal_hits(tmp_path, monkeypatch, phase):
+    reference_model, reference = _run()
+    owner, name, nth = PHASES[phase]
+    with monkeypatch.context() as patch:
+        _signal_on_call(patch, owner, name, nth)
+        with pytest.raises(KeyboardInterrupt):
+            _run(tmp_path)
+    assert (tmp_path / "checkpoint.pt").exists()
+    model, resumed = _run(tmp_path)
+    assert resumed.step == reference.step
+    assert resumed.train_loss == reference.train_loss  # bit for bit
+    assert resumed.eval_step == reference.eval_step and resumed.eval_loss == reference.eval_loss
+    for (n, p), q in zip(reference_model.named_parameters(), model.parameters()):
+        assert torch.equal(p, q), n
+
+
 def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
     model, blocks, vocab = synthetic_setup()
     cfg = PretrainConfig(steps=2, batch_size=8, **FAST)
@@ -130,6 +196,9 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
         pretrain(other, blocks, blocks[:8], vocab, cfg, out_dir=tmp_path, progress=False, log=None)
 
 
+# ---------------------------------------------------------------------------------------
+# Variants: accumulation, bf16, several processes
+# ---------------------------------------------------------------------------------------
 def test_gradient_accumulation_matches_the_full_batch():
     cfg = PretrainConfig(steps=3, batch_size=8, **FAST)
     model, blocks, vocab = synthetic_setup()
@@ -169,7 +238,6 @@ def test_two_processes_match_one(tmp_path):
     assert (one["world"], two["world"]) == (1, 2)
     assert len(two["train_loss"]) == 5
     assert two["train_loss"] == pytest.approx(one["train_loss"], abs=1e-5)
-    # Steps 2-5 start from updated weights, so equal losses there mean equal updates.
 
 
 def test_evaluation_is_deterministic_and_reports_unigram():
@@ -180,27 +248,3 @@ def test_evaluation_is_deterministic_and_reports_unigram():
     assert a == b
     assert a["unigram_loss"] == pytest.approx(math.log(vocab.vocab_size - 5))
     assert 0 <= a["top1"] <= a["top5"] <= 1 and a["perplexity"] == pytest.approx(math.exp(a["loss"]))
-
-
-def test_export_load_and_fill_mask(tmp_path):
-    tok = load_tokenizer()
-    from metalearn_edu.config import model_config
-    from metalearn_edu.model import BertEncoder
-
-    torch.manual_seed(0)
-    model = BertEncoder(model_config("nano", vocab_size=len(tok), max_len=64)).eval()
-    export_model(model, tmp_path / "m", metrics={"loss": 1.0}, history={"step": [1]})
-    loaded, tok2, info = load_pretrained(tmp_path / "m")
-    assert info["metrics"] == {"loss": 1.0} and tok2.vocab_size == tok.vocab_size
-    for (n, p), q in zip(model.state_dict().items(), loaded.state_dict().values()):
-        assert torch.equal(p, q), n
-    guesses = fill_mask(loaded, tok2, "the [MASK] said on [MASK].", top_k=3)
-    assert len(guesses) == 2 and all(len(g) == 3 for g in guesses)
-    probs = [p for _, p in guesses[0]]
-    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1
-    with pytest.raises(ValueError, match=r"no \[MASK\] token"):
-        fill_mask(loaded, tok2, "no mask here")
-    with pytest.raises(ValueError, match="top_k=0"):
-        fill_mask(loaded, tok2, "the [MASK] said", top_k=0)
-    with pytest.raises(FileNotFoundError, match="shipped name"):
-        load_pretrained(tmp_path / "missing")

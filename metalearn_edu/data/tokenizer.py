@@ -221,6 +221,7 @@ def load_tokenizer(name_or_path: "str | Path | PreTrainedTokenizerBase | None" =
 
             * None: the course tokenizer shipped in `TOKENIZER_DIR` (``data/tokenizer``);
             * ``"minilm"``: MiniLM's bert-base-uncased tokenizer (see `minilm_path`);
+            * ``"zh"``: the course's Chinese (character-level) tokenizer, ``data/tokenizer-zh``;
             * a local folder written by ``save_pretrained``, or (online) a hub name
               for ``AutoTokenizer.from_pretrained``;
             * a tokenizer object, which is returned unchanged.
@@ -247,6 +248,10 @@ def load_tokenizer(name_or_path: "str | Path | PreTrainedTokenizerBase | None" =
         return AutoTokenizer.from_pretrained(str(path))
     if isinstance(name_or_path, str) and name_or_path.lower() == "minilm":
         return AutoTokenizer.from_pretrained(str(minilm_path()))
+    if isinstance(name_or_path, str) and name_or_path.lower() in ("zh", "chinese"):
+        from .chinese import load_chinese_tokenizer
+
+        return load_chinese_tokenizer()
     if isinstance(name_or_path, Path):
         if not name_or_path.is_dir():
             raise FileNotFoundError(f"tokenizer folder {name_or_path} does not exist")

@@ -153,7 +153,7 @@ def evaluate_adaptation(loss_fn: LossFn, params: Params, episodes: Iterable[Epis
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(episodes), desc="evaluate")
-    batchable = vectorize is not False and custom_metric is None and hasattr(loss_fn, "metric_value")
+    batchable = vectorize is not False and custom_metric is None and getattr(loss_fn, "vectorizable_metric", False)
     if vectorize and not batchable:
         raise ValueError("vectorize=True needs one of the library's loss functions and its default metric")
     try:

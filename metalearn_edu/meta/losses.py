@@ -33,7 +33,7 @@ Params = dict[str, Tensor]
 
 # The parameter names of the per-episode N-way head of `TextClassifierLoss`.
 EPISODE_HEAD_NAMES: tuple[str, str] = ("head.weight", "head.bias")
-POOLINGS = ("cls", "mean", "mask")
+POOLINGS = ("cls", "mean", "mask", "tokens")
 HEAD_INITS = ("zero", "proto")
 
 
@@ -75,6 +75,7 @@ class FunctionalLoss:
 
     metric_name = "loss"
     lower_is_better = True
+    vectorizable_metric = True  # `metric_value` is a tensor function the batched path can vmap
 
     def __init__(self, model: nn.Module, **model_kwargs: Any):
         self.model = model
@@ -156,13 +157,16 @@ def pool_features(hidden: Tensor, input_ids: Tensor | None, attention_mask: Tens
         hidden: (M, T, D) hidden states.
         input_ids: (M, T) token ids (needed only for ``"mask"``).
         attention_mask: (M, T), 1 for real tokens; None = all real.
-        pooling: ``"cls"`` (position 0), ``"mean"`` (mean over real tokens) or
-            ``"mask"`` (mean over the [MASK] positions, natural for SMLMT).
+        pooling: ``"cls"`` (position 0), ``"mean"`` (mean over real tokens),
+            ``"mask"`` (mean over the [MASK] positions, natural for SMLMT) or ``"tokens"``
+            (no pooling: (M, T, D), for token-level tasks such as NER).
         mask_token_id: the [MASK] id, needed for ``"mask"``.
 
     Returns:
-        (M, D) features.
+        (M, D) features ((M, T, D) for ``"tokens"``).
     """
+    if pooling == "tokens":
+        return hidden  # one feature per token, for token-level tasks
     if pooling == "cls":
         return hidden[:, 0]
     if pooling == "mean":

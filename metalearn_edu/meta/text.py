@@ -133,33 +133,38 @@ def text_task_suites(tokenizer: Any, n_way: int = 5, k_shot: int = 5, q_query: i
     return TextTaskSuites(smlmt_train, smlmt_test, bbc_test, train_words, test_words)
 
 
-def bag_of_words_accuracy(episode: Episode, c: float = 1.0) -> float:
-    """Query accuracy of a logistic regression on the support set's word counts.
+def bag_of_words_accuracy(episode: Episode, c: float = 1.0, weighting: str = "binary") -> float:
+    """Query accuracy of a logistic regression on the support set's words.
 
     Texts are ``episode.info["support_texts"]`` / ``["query_texts"]`` (both
-    samplers store them); features are binary unigram indicators of words the
-    support set contains ([MASK] dropped), so a query word unseen in the support
-    set carries no information, as it should in a K-shot task.
+    samplers store them); features are unigram indicators (``weighting="binary"``) or
+    TF-IDF weights (``"tfidf"``, fitted on the support texts) of words the support set
+    contains ([MASK] dropped), so a query word unseen in the support set carries no
+    information, as it should in a K-shot task.
 
     Args:
         episode: a text episode from `TextClassificationEpisodes` or `SMLMTEpisodes`.
         c: the inverse L2 regularisation strength of scikit-learn's `LogisticRegression`.
+        weighting: ``"binary"`` or ``"tfidf"``.
 
     Returns:
         Accuracy on the query set (chance is 1/N).
     """
     try:
-        from sklearn.feature_extraction.text import CountVectorizer
+        from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
     except ModuleNotFoundError as err:  # pragma: no cover - depends on the environment
         raise ModuleNotFoundError("bag_of_words_accuracy needs scikit-learn: pip install -e '.[test]'") from err
+    if weighting not in ("binary", "tfidf"):
+        raise ValueError(f"weighting={weighting!r} is not allowed; choose 'binary' or 'tfidf'")
     info = episode.info or {}
     if "support_texts" not in info or "query_texts" not in info:
         raise ValueError("episode.info has no support_texts/query_texts; use an episode from "
                          "TextClassificationEpisodes or SMLMTEpisodes")
     support = [t.replace("[MASK]", " ") for t in info["support_texts"]]
     query = [t.replace("[MASK]", " ") for t in info["query_texts"]]
-    vectorizer = CountVectorizer(binary=True, lowercase=True)
+    vectorizer = CountVectorizer(binary=True, lowercase=True) if weighting == "binary" else \
+        TfidfVectorizer(lowercase=True, sublinear_tf=True)
     x_support = vectorizer.fit_transform(support)
     y_support = episode.support_y.tolist()
     y_query = episode.query_y.tolist()
@@ -246,6 +251,68 @@ def evaluate_text_adaptation(model: BertEncoder, episodes: Sequence[Episode], in
         return evaluate_adaptation(loss_fn, params, episodes, inner_lr, inner_steps, adapt_names=names,
                                    progress=progress, transform=lambda ep: trunk_episode(model, ep, top_k),
                                    vectorize=vectorize)
+
+
+@torch.no_grad()
+def linear_probe_accuracy(model: BertEncoder, episode: Episode, c: float = 1.0, pooling: str = "mean") -> float:
+    """Query accuracy of a logistic regression on the frozen encoder's pooled features (a linear probe).
+
+    The encoder does not change; only a linear classifier is fitted to the support set's features
+    (scikit-learn, L2-regularised with strength 1/`c`).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    features = EncoderFeatures(model, pooling)
+    params = dict(model.named_parameters())
+    with eval_mode(model):
+        support = features(params, episode.support_x, episode.support_mask).numpy()
+        query = features(params, episode.query_x, episode.query_mask).numpy()
+    classifier = LogisticRegression(C=c, max_iter=2000).fit(support, episode.support_y.numpy())
+    return float((classifier.predict(query) == episode.query_y.numpy()).mean())
+
+
+def evaluate_finetuning(model: BertEncoder, episodes: Sequence[Episode], inner_lr: float = 0.05,
+                        inner_steps: int = 10, head_init: str = "proto", progress: bool = False) -> AdaptationCurve:
+    """Query accuracy while fine-tuning the *whole* encoder (embeddings, every block, the head) by SGD.
+
+    The same prototype-initialised head as `evaluate_text_adaptation`, but every parameter adapts: the
+    classic transfer-learning baseline, with no part of the model held fixed.
+    """
+    with eval_mode(model):
+        loss_fn = TextClassifierLoss(model, head_init=head_init, attention_impl="fused")
+        params = {n: p.detach() for n, p in model.named_parameters()}
+        return evaluate_adaptation(loss_fn, params, episodes, inner_lr, inner_steps,
+                                   adapt_names=select_params(model, "all"), progress=progress)
+
+
+# ---------------------------------------------------------------------------------------
+# Suites from other domains (chapter 7)
+# ---------------------------------------------------------------------------------------
+DOMAIN_SEEDS = {"movies": 3, "debates": 4}
+
+
+@lru_cache(maxsize=32)
+def domain_task_suite(tokenizer: Any, domain: str, k_shot: int, q_query: int = 5, max_len: int = 64,
+                      split: str = "test") -> TextClassificationEpisodes:
+    """Test episodes from outside the news domain.
+
+    * ``"movies"``: 2-way sentiment of Rotten Tomatoes review snippets (positive / negative);
+    * ``"debates"``: speaker identification in the 2016 US debates, **novel classes**: the four
+      speakers kept for meta-test (never seen in meta-training), 4-way.
+
+    Both come from `metalearn_edu.data.domains` (the shipped, de-duplicated splits).
+    """
+    from ..data.domains import debate_novel_class_splits, movie_review_splits
+
+    if domain == "movies":
+        docs, n_way = movie_review_splits()[split], 2
+    elif domain == "debates":
+        docs = debate_novel_class_splits()[split]
+        n_way = len({d.label for d in docs})
+    else:
+        raise ValueError(f"domain={domain!r} is not allowed; choose 'movies' or 'debates'")
+    return TextClassificationEpisodes(docs, tokenizer, n_way, k_shot, q_query, max_len=max_len,
+                                      seed=DOMAIN_SEEDS[domain], split=f"{domain} {split}")
 
 
 SHOTS = (1, 5)

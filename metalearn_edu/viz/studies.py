@@ -1,0 +1,163 @@
+"""Pictures of the course's studies: paired differences (forest plots), trade-offs, curves over a budget.
+
+Every plot states how many seeds and episodes stand behind each number (the caller passes them),
+draws only measured points (lines join them, markers show them), and zooms its axes to the data.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..analysis import mean_ci
+from .style import CHANCE_COLOR, LINE_COLORS, OKABE_ITO, _new_figure, _series_colors, _styled
+
+
+@_styled
+def plot_forest(rows: Sequence[Mapping[str, Any]], title: str, xlabel: str = "difference from the MLM start",
+                note: str = "") -> Figure:
+    """One row per method: the mean difference with its interval, 0 marked, per-seed values as dots.
+
+    Args:
+        rows: ``{"label", "mean", "half"}`` and optionally ``"per_seed"`` (the seeds' own values),
+            top to bottom.
+        title: the figure title; `note` goes under it (e.g. "3 seeds × 100 episodes each").
+
+    Example:
+        >>> fig = plot_forest([{"label": "FOMAML", "mean": 0.01, "half": 0.02, "per_seed": [0.0, 0.01, 0.02]}], "BBC")
+    """
+    if not rows:
+        raise ValueError("rows is empty; give at least one {'label', 'mean', 'half'}")
+    fig = _new_figure((7.0, 0.55 * len(rows) + 1.4))
+    ax = fig.add_subplot()
+    ys = np.arange(len(rows))[::-1]
+    lows, highs = [], []
+    for y, row in zip(ys, rows):
+        mean, half = float(row["mean"]), float(row["half"])
+        excludes_zero = mean - half > 0 or mean + half < 0
+        color = OKABE_ITO["blue"] if excludes_zero else "#555555"
+        ax.errorbar(mean, y, xerr=half, fmt="o", color=color, capsize=4, markersize=6, linewidth=1.6)
+        seeds = row.get("per_seed") or []
+        if len(seeds):
+            ax.scatter(seeds, [y] * len(seeds), s=14, color=color, alpha=0.45, zorder=3)
+        lows += [mean - half, *seeds]
+        highs += [mean + half, *seeds]
+    ax.axvline(0.0, color=CHANCE_COLOR, linestyle="--", linewidth=1.0)
+    span = max(max(highs) - min(lows), 1e-3)
+    ax.set_xlim(min(min(lows), 0.0) - 0.08 * span, max(max(highs), 0.0) + 0.08 * span)
+    ax.set_yticks(ys)
+    ax.set_yticklabels([str(r["label"]) for r in rows])
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title + (f"\n{note}" if note else ""))
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+@_styled
+def plot_tradeoff(points: Sequence[Mapping[str, Any]], accuracy_label: str, title: str = "",
+                  note: str = "", start: Mapping[str, float] | None = None) -> Figure:
+    """Held-out MLM loss (x) against downstream accuracy (y): one point per run, one colour per λ.
+
+    Args:
+        points: ``{"weight": λ, "mlm_loss": …, "accuracy": …}`` per run (e.g. per λ and seed); the mean
+            of each λ is drawn larger, with its seeds around it.
+        start: optional ``{"mlm_loss", "accuracy"}`` of the starting model, as a black cross.
+
+    Example:
+        >>> fig = plot_tradeoff([{"weight": 0.0, "mlm_loss": 4.45, "accuracy": 0.85},
+        ...                      {"weight": 1.0, "mlm_loss": 4.80, "accuracy": 0.87}], "BBC 5-shot accuracy")
+    """
+    if not points:
+        raise ValueError("points is empty; give one {'weight', 'mlm_loss', 'accuracy'} per run")
+    weights = sorted({float(p["weight"]) for p in points})
+    colors = dict(zip(weights, LINE_COLORS * (1 + len(weights) // len(LINE_COLORS))))
+    fig = _new_figure((6.4, 4.6))
+    ax = fig.add_subplot()
+    for w in weights:
+        mine = [p for p in points if float(p["weight"]) == w]
+        xs, ys = [float(p["mlm_loss"]) for p in mine], [float(p["accuracy"]) for p in mine]
+        ax.scatter(xs, ys, s=22, color=colors[w], alpha=0.5)
+        ax.scatter([np.mean(xs)], [np.mean(ys)], s=90, color=colors[w], edgecolor="black", zorder=3,
+                   label=f"λ = {w:g}")
+    if start is not None:
+        ax.scatter([start["mlm_loss"]], [start["accuracy"]], marker="X", s=110, color="black", zorder=4,
+                   label="start (mlm-micro)")
+    ax.set_xlabel("held-out MLM loss (nats; lower is better)")
+    ax.set_ylabel(accuracy_label)
+    ax.set_title(title + (f"\n{note}" if note else ""))
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+@_styled
+def plot_budget_curves(curves: Mapping[str, Mapping[str, Sequence[Sequence[float]]]], ylabel: str,
+                       title: str = "", note: str = "", reference: Mapping[str, float] | None = None) -> Figure:
+    """A quantity at the measured moments of each run, mean over seeds with a t-interval band.
+
+    Args:
+        curves: label -> ``{"seconds": per seed [x…], "values": per seed [y…]}``; the seeds of a label
+            are measured at (nearly) the same moments, so points are averaged position by position.
+        reference: label -> a horizontal line (e.g. the start's value).
+    """
+    if not curves:
+        raise ValueError("curves is empty")
+    colors = _series_colors(list(curves), None)
+    fig = _new_figure((7.0, 4.4))
+    ax = fig.add_subplot()
+    for label, c in curves.items():
+        xs = np.asarray(c["seconds"], dtype=float)  # (seeds, points)
+        ys = np.asarray(c["values"], dtype=float)
+        x = xs.mean(0)
+        mean = ys.mean(0)
+        half = np.asarray([mean_ci(ys[:, i])[1] if ys.shape[0] > 1 else 0.0 for i in range(ys.shape[1])])
+        ax.plot(x, mean, "o-", color=colors[label], markersize=4, label=label)
+        ax.fill_between(x, mean - half, mean + half, color=colors[label], alpha=0.15, linewidth=0)
+    for label, value in (reference or {}).items():
+        ax.axhline(value, color="black", linestyle=":", linewidth=1.0, label=label)
+    ax.set_xlabel("training time (s)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title + (f"\n{note}" if note else ""))
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+@_styled
+def plot_hybrid_run(history: Any, before: Mapping[str, float], after: Mapping[str, float], title: str = "") -> Figure:
+    """A short hybrid pretraining run: both loss terms per step, and held-out numbers before and after.
+
+    Args:
+        history: a `pretrain.History` (or its dict) with ``step``, ``mlm_loss`` and ``meta_loss``.
+        before, after: ``{"held-out MLM loss": …, "SMLMT accuracy": …}`` (any names, shared by both).
+    """
+    get = (lambda k: history[k]) if isinstance(history, Mapping) else (lambda k: getattr(history, k))
+    names = list(before)
+    fig = _new_figure((4.0 + 2.4 * len(names), 3.6))
+    axes = fig.subplots(1, 1 + len(names), gridspec_kw={"width_ratios": [1.7] + [1.0] * len(names)})
+    left = axes[0]
+    steps = np.asarray(get("step"))
+    for key, label, color in (("mlm_loss", "MLM loss", OKABE_ITO["blue"]),
+                              ("meta_loss", "SMLMT query loss after adaptation", OKABE_ITO["orange"])):
+        values = np.asarray(get(key), dtype=float)
+        if np.isfinite(values).any():
+            left.plot(steps, values, "o-", markersize=3, color=color, label=label)
+    left.set_xlabel("training step")
+    left.set_ylabel("training loss (nats)")
+    left.legend(loc="best", fontsize=8)
+    left.grid(alpha=0.3)
+    for ax, name in zip(axes[1:], names):  # one panel per measure: they have different units
+        values = [before[name], after[name]]
+        bars = ax.bar([0, 1], values, width=0.6, color=["#BBBBBB", OKABE_ITO["blue"]])
+        ax.bar_label(bars, fmt="%.3f", fontsize=8)
+        ax.set_xticks([0, 1])
+        ax.set_xticklabels(["before", "after"])
+        low, high = min(values), max(values)
+        pad = max(high - low, 0.02 * max(abs(high), 1e-3))
+        ax.set_ylim(low - 2 * pad, high + 2 * pad)  # zoomed: the change, not the bar's height, is the point
+        ax.set_title(name, fontsize=9)
+    fig.suptitle(title or "A short hybrid run: (1 − λ)·MLM + λ·SMLMT")
+    return fig

@@ -1,0 +1,33 @@
+"""Tests of `metalearn_edu.meta.outer_loop` through the trainers that share it (MAML, Reptile, multi-task)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from metalearn_edu.episodes import SinusoidTasks
+from metalearn_edu.meta import functional_loss, meta_train, multitask_pretrain, reptile_train, sinusoid_mlp
+
+from helpers import snapshot
+
+
+def test_trainers_run_and_are_seeded():
+    tasks = SinusoidTasks(seed=0)
+
+    def run(train, **kwargs):
+        net = sinusoid_mlp(seed=0)
+        history = train(net, functional_loss(net, "mse"), lambda i: tasks.episode(i, 10), steps=5, **kwargs)
+        return history, snapshot(net)
+
+    for train, kwargs in ((meta_train, dict(meta_batch_size=2)), (reptile_train, dict(meta_batch_size=2)),
+                          (multitask_pretrain, dict(tasks_per_step=2))):
+        (h1, s1), (h2, s2) = run(train, **kwargs), run(train, **kwargs)
+        assert h1.steps == [1, 2, 3, 4, 5] and h1.meta_loss == h2.meta_loss
+        assert all(torch.equal(s1[n], s2[n]) for n in s1)
+        assert not all(torch.equal(s1[n], v) for n, v in snapshot(sinusoid_mlp(seed=0)).items())
+    net = sinusoid_mlp(seed=0)
+    history = meta_train(net, functional_loss(net, "mse"), lambda i: tasks.episode(i, 10), steps=None,
+                         time_budget=0.2, meta_batch_size=2)
+    assert 1 <= len(history.steps) and history.seconds[-1] >= 0.2
+    with pytest.raises(ValueError, match="steps, time_budget or both"):
+        meta_train(net, functional_loss(net, "mse"), lambda i: tasks.episode(i, 10), steps=None)
