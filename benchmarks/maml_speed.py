@@ -12,7 +12,10 @@
    * ``library``: `maml_step` as it runs by default: batched, and for an MLP with stacked weights
      and fused ``baddbmm`` (`metalearn_edu.meta.vectorized`);
    * ``reference``: the forty lines below (`reference_step`), written by hand for this one
-     network: stacked weights, ``baddbmm``, two ``autograd.grad`` calls.
+     network: stacked weights, ``baddbmm``, two ``autograd.grad`` calls, given the meta-batch's
+     data already stacked into (25, 10, 1) tensors;
+   * ``reference_from_list``: the same, given the list of 25 episodes like the library, so that
+     it stacks them itself (four ``torch.stack`` calls): the like-for-like comparison.
 
    All four take the same pre-sampled meta-batches (the library its list of episodes, the
    reference the stacked tensors it needs) and run in rotating turns, several rounds, so a slow
@@ -20,7 +23,8 @@
 2. **Text episodes** (the shipped ``mlm-micro`` encoder, SMLMT 5-way 5-shot episodes of
    training sentences, prototype head, top block + head adapting, 3 inner steps): time per
    episode of the loop and the batched path at meta-batch 4 and 8, first and second order, and
-   the peak of live tensor memory of one meta-step (as in ``benchmarks/meta_cost.py``).
+   the peak of live tensor memory of one meta-step (as in ``benchmarks/meta_cost.py``), and the share
+   of the loop's operator time spent in matrix products (why batching cannot help much on a CPU).
 3. **Few-shot playground**: the time of one update (`widgets.render_few_shot`, 8 BBC episodes,
    5 steps) with the loop and with the batched evaluation.
 """
@@ -111,6 +115,11 @@ def sinusoid_study(args: argparse.Namespace) -> dict[str, Any]:
         st = stacks[next_index()]
         reference_step(theta, st.support_x, st.support_y, st.query_x, st.query_y, 0.01)
 
+    def reference_from_list():
+        eps = batches[next_index()]
+        reference_step(theta, torch.stack([e.support_x for e in eps]), torch.stack([e.support_y for e in eps]),
+                       torch.stack([e.query_x for e in eps]), torch.stack([e.query_y for e in eps]), 0.01)
+
     # same numbers first
     lib_loss, lib_grads = maml_step(loss_fn, params, batches[0], 0.01, 1)
     st = stacks[0]
@@ -118,10 +127,12 @@ def sinusoid_study(args: argparse.Namespace) -> dict[str, Any]:
     max_diff = max((lib_grads[n] - g).abs().max().item() for n, g in zip(params, ref_grads))
     print(f"sinusoid: library vs reference meta-loss {float(lib_loss):.6f} vs {float(ref_loss):.6f}, "
           f"largest gradient difference {max_diff:.2e}", flush=True)
-    rates = rounds({"loop": loop, "vmap": vmap_only, "library": library, "reference": reference},
-                   args.seconds, args.rounds)
+    rates = rounds({"loop": loop, "vmap": vmap_only, "library": library, "reference": reference,
+                    "reference_from_list": reference_from_list}, args.seconds, args.rounds)
     out = {name: {"steps_per_s": statistics.median(r), "runs": r} for name, r in rates.items()}
-    for name in ("loop", "vmap", "library"):
+    out["library"]["ratio_to_reference_from_list"] = statistics.median(
+        a / b for a, b in zip(rates["library"], rates["reference_from_list"]))
+    for name in ("loop", "vmap", "library", "reference_from_list"):
         out[name]["ratio_to_reference"] = statistics.median(
             a / b for a, b in zip(rates[name], rates["reference"]))
     out["library"]["ratio_to_loop"] = statistics.median(a / b for a, b in zip(rates["library"], rates["loop"]))
@@ -132,6 +143,23 @@ def sinusoid_study(args: argparse.Namespace) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------
 # Text episodes
 # ---------------------------------------------------------------------------------------
+MATMUL_OPS = ("mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "scaled_dot_product")
+
+
+def matmul_share(run: Callable[[], None]) -> dict[str, float]:
+    """The share of operator self time spent in matrix products (and attention kernels) during `run`."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run()
+    total = matmul = 0.0
+    for event in prof.key_averages():
+        total += event.self_cpu_time_total
+        if any(op in event.key for op in MATMUL_OPS):
+            matmul += event.self_cpu_time_total
+    return {"matmul_share": matmul / max(total, 1e-9), "operator_ms": total / 1000}
+
+
 def text_study(args: argparse.Namespace) -> list[dict[str, Any]]:
     from metalearn_edu.meta.text import text_task_suites
     from metalearn_edu.pretrained import load_pretrained
@@ -158,11 +186,14 @@ def text_study(args: argparse.Namespace) -> list[dict[str, Any]]:
             memory = {name: peak_memory_mb(lambda v=v: step(v), torch.device("cpu"))
                       for name, v in (("loop", False), ("batched", True))}
             row = {"order": "first" if first_order else "second", "meta_batch": batch_size,
+                   "loop_profile": matmul_share(lambda: step(False)),
                    "ms_per_episode": {k: 1000 / (statistics.median(r) * batch_size) for k, r in rates.items()},
                    "speed_up": statistics.median(b / a for a, b in zip(rates["loop"], rates["batched"])),
                    "peak_mib": memory, "max_gradient_difference": diff,
                    "meta_loss": {"loop": float(l_loop), "batched": float(l_vec)}}
             rows.append(row)
+            print(f"  (loop: {row['loop_profile']['matmul_share']:.0%} of operator time in matrix products and "
+                  f"attention kernels)", flush=True)
             print(f"text {row['order']}-order, meta-batch {batch_size}: "
                   f"{row['ms_per_episode']['loop']:.1f} → {row['ms_per_episode']['batched']:.1f} ms per episode "
                   f"({row['speed_up']:.2f}×), peak {memory['loop']:.0f} → {memory['batched']:.0f} MiB, "
@@ -218,10 +249,11 @@ def main() -> None:
     if "sinusoid" in parts:
         results["sinusoid"] = s = sinusoid_study(args)
         print("\n| path | outer steps/s | ratio to the hand-batched reference |\n|---|---:|---:|")
-        for name in ("loop", "vmap", "library", "reference"):
+        for name in ("loop", "vmap", "library", "reference_from_list", "reference"):
             ratio = s[name].get("ratio_to_reference", 1.0)
             print(f"| {name} | {s[name]['steps_per_s']:.0f} | {ratio:.2f} |")
-        print(f"library / loop: {s['library']['ratio_to_loop']:.1f}×\n", flush=True)
+        print(f"library / loop: {s['library']['ratio_to_loop']:.1f}×; library / reference_from_list: "
+              f"{s['library']['ratio_to_reference_from_list']:.2f}\n", flush=True)
     if "text" in parts:
         results["text"] = text_study(args)
     if "playground" in parts:

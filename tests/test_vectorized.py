@@ -158,6 +158,9 @@ def test_automatic_choice_and_fallbacks():
     with pytest.raises(ValueError, match="cannot be stacked"):
         maml_step(loss_fn, params, mixed, 0.01, 1, vectorize=True)
     assert stack_for(lambda p, d: loss_fn(p, d), episodes, None) is None  # unknown loss functions: the loop
+    e = episodes[2]
+    doubled = episodes[:2] + [Episode(e.support_x.double(), e.support_y.double(), e.query_x.double(), e.query_y.double())]
+    assert stack_episodes(doubled) is None  # same shapes, another dtype: not stackable
     model = BertEncoder(TINY.replace(dropout=0.1)).train()
     text = [_text_episode(s) for s in range(3)]
     assert stack_for(TextClassifierLoss(model), text, None) is None  # active dropout: the loop

@@ -83,13 +83,17 @@ def _stack_side(xs: list[Tensor], ys: list[Tensor], masks: list[Tensor | None]) 
 
 
 def _signature(ep: Episode) -> tuple:
-    """What must agree between episodes for them to stack (the token axis of text may differ)."""
-    def side(x: Tensor, y: Tensor, mask: Tensor | None) -> tuple:
-        token_axis = mask is not None
-        return (x.shape[0], x.shape[2:] if token_axis else x.shape[1:], x.dtype, y.shape[0], y.dim(), y.dtype,
-                token_axis)
-    return (len(ep.classes), side(ep.support_x, ep.support_y, ep.support_mask),
-            side(ep.query_x, ep.query_y, ep.query_mask), ep.support_x.device)
+    """What must agree between episodes for them to stack (the token axis of text may differ).
+
+    Kept cheap (a meta-step checks 25 sine episodes): shapes, dtypes and the device; a device
+    mismatch elsewhere makes `torch.stack` fail, and `stack_episodes` then declines too.
+    """
+    sx, sy, qx, qy, sm, qm = ep.support_x, ep.support_y, ep.query_x, ep.query_y, ep.support_mask, ep.query_mask
+    kinds = (sx.dtype, sy.dtype, qx.dtype, qy.dtype, sx.device)
+    if sm is None and qm is None:
+        return (len(ep.classes), sx.shape, sy.shape, qx.shape, qy.shape, kinds)
+    return (len(ep.classes), sx.shape[0], sx.shape[2:], sy.shape[0], sy.dim(), sm is None,
+            qx.shape[0], qx.shape[2:], qy.shape[0], qy.dim(), qm is None, kinds)
 
 
 def stack_episodes(episodes: Sequence[Any]) -> Episode | None:
@@ -109,10 +113,13 @@ def stack_episodes(episodes: Sequence[Any]) -> Episode | None:
     expected = _signature(first)
     if any(_signature(ep) != expected for ep in episodes[1:]):
         return None
-    support = _stack_side([ep.support_x for ep in episodes], [ep.support_y for ep in episodes],
-                          [ep.support_mask for ep in episodes])
-    query = _stack_side([ep.query_x for ep in episodes], [ep.query_y for ep in episodes],
-                        [ep.query_mask for ep in episodes])
+    try:
+        support = _stack_side([ep.support_x for ep in episodes], [ep.support_y for ep in episodes],
+                              [ep.support_mask for ep in episodes])
+        query = _stack_side([ep.query_x for ep in episodes], [ep.query_y for ep in episodes],
+                            [ep.query_mask for ep in episodes])
+    except RuntimeError:  # different dtypes or devices
+        return None
     return Episode(support[0], support[1], query[0], query[1], support[2], query[2], list(first.classes),
                    {"episodes": [ep.info for ep in episodes]})
 
@@ -192,20 +199,39 @@ def task_metrics(loss_fn: LossFn, params: Params, dims: Mapping[str, int | None]
 _ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.Identity)
 
 
-def _stacked_mlp_values(loss_fn: LossFn, params: Params, dims: Mapping[str, int | None], data: tuple,
-                        metric: bool) -> Tensor | None:
-    """Per-task loss (or metric) of an MLP with stacked weights, or None when the shortcut does not apply."""
+def _mlp_plan(loss_fn: LossFn) -> list[tuple[int, Any]] | None:
+    """The layers of an MLP the shortcut can run (a Linear, or an activation's ``forward``), or None;
+    worked out once per loss function and cached on it (keyed by the identity of the layers, so a
+    changed model is looked at again)."""
     from .losses import ClassificationLoss, RegressionLoss, has_tied_weights
 
     model = getattr(loss_fn, "model", None)
-    if type(loss_fn) not in (RegressionLoss, ClassificationLoss) or loss_fn.model_kwargs or len(data) != 2 \
-            or not isinstance(model, nn.Sequential) or has_tied_weights(model) \
-            or not all(isinstance(m, (nn.Linear, *_ELEMENTWISE)) for m in model):
+    if type(loss_fn) not in (RegressionLoss, ClassificationLoss) or not isinstance(model, nn.Sequential):
+        return None
+    key = tuple(id(m) for m in model)
+    cached = getattr(loss_fn, "_mlp_plan_cache", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    plan = None
+    if not loss_fn.model_kwargs and not has_tied_weights(model) \
+            and all(isinstance(m, (nn.Linear, *_ELEMENTWISE)) for m in model):
+        plan = [(i, m if isinstance(m, nn.Linear) else m.forward) for i, m in enumerate(model)]
+    loss_fn._mlp_plan_cache = (key, plan)
+    return plan
+
+
+def _stacked_mlp_values(loss_fn: LossFn, params: Params, dims: Mapping[str, int | None], data: tuple,
+                        metric: bool) -> Tensor | None:
+    """Per-task loss (or metric) of an MLP with stacked weights, or None when the shortcut does not apply."""
+    from .losses import RegressionLoss
+
+    plan = _mlp_plan(loss_fn) if len(data) == 2 else None
+    if plan is None:
         return None
     h, y = data  # (B, M, d_in), targets
-    for i, layer in enumerate(model):
+    for i, layer in plan:
         if not isinstance(layer, nn.Linear):
-            h = layer(h)
+            h = layer(h)  # an element-wise activation
             continue
         w, b = params.get(f"{i}.weight", layer.weight), params.get(f"{i}.bias", layer.bias)
         stacked_w, stacked_b = dims.get(f"{i}.weight") == 0, b is not None and dims.get(f"{i}.bias") == 0
