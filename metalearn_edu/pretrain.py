@@ -483,7 +483,7 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
              cfg: PretrainConfig = PretrainConfig(), out_dir: str | Path | None = None,
              resume: bool = True, tokenizer_ref: str = "", progress: bool = True,
              log: Callable[[str], None] | None = print, eval_batch_size: int = 64,
-             meta_objective: Any | None = None) -> History:
+             meta_objective: Any | None = None, on_step: Callable[[int], None] | None = None) -> History:
     """Pretrain `model` with masked-language modelling (in place) and return its history.
 
     With ``cfg.objective="smlmt"`` or ``"hybrid"`` each step also (or only) adds
@@ -503,6 +503,8 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
         log: where evaluation lines go (None: silent).
         meta_objective: needed when λ > 0; anything with
             ``backward(model, step, weight) -> (loss, tokens)``.
+        on_step: called with the step number after every optimiser step (e.g. to move a widget's
+            progress bar).
 
     Returns:
         The `History` (also saved as JSON in `out_dir`).
@@ -536,7 +538,7 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
         with deferred_interrupts() as interrupt:
             try:
                 _loop(run, train_blocks, eval_blocks, vocab, log_uni, eval_batch_size, meta_objective, bar, say,
-                      interrupt)
+                      interrupt, on_step)
             except KeyboardInterrupt as err:  # a second signal, or one we could not defer: no save mid-step
                 if isinstance(err, TrainingInterrupted):
                     raise
@@ -553,7 +555,7 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
 
 def _loop(run: _Run, train_blocks: Tensor, eval_blocks: Tensor, vocab: MaskingVocab, log_uni: Tensor,
           eval_batch_size: int, meta_objective: Any | None, bar: Any, say: Callable[[str], None],
-          interrupt: Any) -> None:
+          interrupt: Any, on_step: Callable[[int], None] | None = None) -> None:
     """Steps until the end, the time budget or a signal; evaluations and saves at step boundaries."""
     cfg, start_step = run.cfg, run.step
     if cfg.time_budget_s is not None and run.history.time and run.history.time[-1] >= cfg.time_budget_s:
@@ -566,6 +568,8 @@ def _loop(run: _Run, train_blocks: Tensor, eval_blocks: Tensor, vocab: MaskingVo
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{losses.train:.3f}")
+        if on_step is not None:
+            on_step(run.step)
         out_of_time = cfg.time_budget_s is not None and run.elapsed >= cfg.time_budget_s
         if out_of_time and start_step == 0 and run.step == 1:
             raise ValueError(f"time_budget_s={cfg.time_budget_s:g} is too small to take one step (the first "

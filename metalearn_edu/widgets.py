@@ -11,6 +11,7 @@ a test would need to check.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Mapping
 
 import torch
@@ -85,13 +86,21 @@ class Playground:
             self.bar.value = min(max(float(fraction), 0.0), 1.0)
 
     def update(self) -> Any:
-        """Re-render with the current control values; show a message instead of raising on bad input."""
+        """Re-render with the current control values.
+
+        A `ValueError` from the library (bad settings for the data) becomes a ⚠ message in the
+        panel; any other exception shows its traceback in the output area (and is kept in `last`)
+        so the panel never hangs on "working…". Either way the previous figure is cleared.
+        """
+        import traceback
+
         from IPython.display import display
 
         self.status.value = "<i>working…</i>"
         if self.button is not None:
             self.button.disabled = True
             self.bar.value, self.bar.layout.visibility = 0.0, "visible"
+        error = None
         try:
             kwargs = self.values()
             if self._takes_progress:
@@ -99,18 +108,26 @@ class Playground:
             result = self.render(**kwargs)
         except ValueError as err:  # the library's clear errors become a message in the panel
             result = str(err)
+        except Exception as err:  # noqa: BLE001 - a bug: show it where the user is looking
+            result, error = err, traceback.format_exc()
         finally:
             if self.button is not None:
                 self.button.disabled = False
                 self.bar.layout.visibility = "hidden"
         self.last = result
         self.renders += 1
-        self.output.clear_output(wait=True)
-        with self.output:
-            if isinstance(result, str):
-                self.status.value = f"<span style='color:#D55E00'>⚠ {result}</span>"
-            else:
-                self.status.value = ""
+        # A new figure replaces the old one without a flicker (wait=True); a message or an error sends
+        # no output that would trigger that delayed clear, so then the old figure goes at once.
+        self.output.clear_output(wait=not (error is not None or isinstance(result, str)))
+        if error is not None:
+            self.status.value = f"<span style='color:#D55E00'>⚠ error: {type(result).__name__}: {result}</span>"
+            with self.output:
+                print(error)
+        elif isinstance(result, str):
+            self.status.value = f"<span style='color:#D55E00'>⚠ {result}</span>"
+        else:
+            self.status.value = ""
+            with self.output:
                 display(result)
         return result
 
@@ -393,26 +410,13 @@ def few_shot_playground(models: Mapping[str, tuple[Any, Any]], n_episodes: int =
 # ---------------------------------------------------------------------------------------
 # Hybrid pretraining (chapter 6)
 # ---------------------------------------------------------------------------------------
-def render_hybrid(model: Any, tokenizer: Any, meta_weight: float, inner_steps: int, n_way: int, k_shot: int,
-                  steps: int = 6, seed: int = 0, progress: Callable[[float], None] | None = None):
-    """A short hybrid run from `model` (a copy: the model is not changed), and what it did.
-
-    Trains ``steps`` steps of (1 − λ)·MLM + λ·SMLMT (`metalearn_edu.pretrain.pretrain` with
-    `metalearn_edu.meta.SMLMTObjective`; 8 blocks of 64 tokens per MLM batch, 2 SMLMT episodes per
-    meta-batch), then measures held-out MLM loss (32 validation blocks) and held-out SMLMT accuracy
-    of the prototype head (8 episodes, no test-time step) before and after.
-
-    Returns:
-        A Figure (`viz.plot_hybrid_run`), or a message when the settings do not fit the corpus.
-    """
-    import copy
-    import tempfile
-
+@functools.lru_cache(maxsize=4)
+def _hybrid_data(tokenizer: Any) -> tuple:
+    """Blocks, masking ids, unigram baseline and the SMLMT word split for `render_hybrid` (built once)."""
     from . import analysis
     from .data import bbc_splits
-    from .meta import SMLMTObjective
-    from .meta.text import evaluate_text_adaptation, text_task_suites
-    from .pretrain import PretrainConfig, evaluate_mlm, pack_blocks, pretrain
+    from .meta.text import text_task_suites
+    from .pretrain import pack_blocks
 
     splits = bbc_splits()
     train_blocks = pack_blocks([d.text for d in splits["train"][:300]], tokenizer, 64)
@@ -420,27 +424,66 @@ def render_hybrid(model: Any, tokenizer: Any, meta_weight: float, inner_steps: i
     vocab = MaskingVocab.from_tokenizer(tokenizer)
     log_uni = analysis.unigram_log_probs(analysis.count_tokens(train_blocks, vocab.vocab_size,
                                                                ignore_ids=vocab.special_ids))
-    suites = text_task_suites(tokenizer, n_way=n_way, k_shot=k_shot, q_query=k_shot)
-    held_out = suites.test_episodes("smlmt", 8)
-    student = copy.deepcopy(model).train()
+    suites = text_task_suites(tokenizer)  # only for its disjoint train / held-out word lists
+    return train_blocks, eval_blocks, vocab, log_uni, suites.train_words, suites.test_words
 
-    def measure(m: Any) -> dict[str, float]:
-        return {"held-out MLM loss": evaluate_mlm(m, eval_blocks, vocab, log_uni, precision="fp32")["loss"],
-                "held-out SMLMT accuracy": evaluate_text_adaptation(m, held_out, 0.05, 0).mean[0]}
 
-    before = measure(student)
-    objective = SMLMTObjective(suites.smlmt_train, meta_batch_size=2, inner_lr=0.05, inner_steps=inner_steps)
+@functools.lru_cache(maxsize=16)
+def _smlmt_samplers(tokenizer: Any, n_way: int, k_shot: int) -> tuple:
+    """Meta-training and held-out SMLMT samplers for N words × K shots (and K query sentences)."""
+    from .episodes import SMLMTEpisodes
+    from .meta.text import SMLMT_TEST_SEED, TRAIN_SEED, _sentences
+
+    *_, train_words, test_words = _hybrid_data(tokenizer)
+    train = SMLMTEpisodes(_sentences("train"), tokenizer, n_way, k_shot, k_shot, words=train_words, max_len=48,
+                          seed=TRAIN_SEED, min_sentences=20)
+    test = SMLMTEpisodes(_sentences("test"), tokenizer, n_way, k_shot, k_shot, words=test_words, max_len=48,
+                         seed=SMLMT_TEST_SEED)
+    return train, test
+
+
+def render_hybrid(model: Any, tokenizer: Any, meta_weight: float, inner_steps: int, n_way: int, k_shot: int,
+                  steps: int = 6, seed: int = 0, progress: Callable[[float], None] | None = None):
+    """A short hybrid run from `model` (a copy: the model is not changed), and what it did.
+
+    Trains ``steps`` steps of (1 − λ)·MLM + λ·SMLMT (`metalearn_edu.pretrain.pretrain` with
+    `metalearn_edu.meta.SMLMTObjective`; 8 blocks of 64 tokens per MLM batch, 2 SMLMT episodes of
+    N words × K sentences per meta-batch), then measures held-out MLM loss (32 validation blocks)
+    and held-out SMLMT accuracy of the prototype head (8 episodes of held-out words from the test
+    articles, no test-time step) before and after.
+
+    Returns:
+        A Figure (`viz.plot_hybrid_run`), or a message when the settings do not fit the corpus.
+    """
+    import copy
+
+    from .meta import SMLMTObjective
+    from .meta.text import evaluate_text_adaptation
+    from .pretrain import PretrainConfig, evaluate_mlm, pretrain
+
+    if not 0.0 <= meta_weight <= 1.0:
+        return f"meta_weight={meta_weight} is not allowed; λ must lie in [0, 1]"
+    train_blocks, eval_blocks, vocab, log_uni, _, _ = _hybrid_data(tokenizer)
+    train_sampler, test_sampler = _smlmt_samplers(tokenizer, n_way, k_shot)  # ValueError: shown as a message
+    held_out = [test_sampler.episode(i) for i in range(8)]
+    student = copy.deepcopy(model).eval()
+
+    def smlmt_accuracy(m: Any) -> float:
+        return evaluate_text_adaptation(m, held_out, 0.05, 0).mean[0]
+
+    before = {"held-out MLM loss": evaluate_mlm(student, eval_blocks, vocab, log_uni, precision="fp32")["loss"],
+              "held-out SMLMT accuracy": smlmt_accuracy(student)}
+    if progress is not None:
+        progress(0.1)
+    objective = SMLMTObjective(train_sampler, meta_batch_size=2, inner_lr=0.05, inner_steps=inner_steps)
     objective_name = "mlm" if meta_weight == 0 else "smlmt" if meta_weight == 1 else "hybrid"
-    with tempfile.TemporaryDirectory() as run_dir:
-        for step in range(1, steps + 1):  # one step at a time (resuming exactly), to move the progress bar
-            cfg = PretrainConfig(steps=step, batch_size=8, lr=2e-4, warmup_steps=1, min_lr_ratio=1.0,
-                                 precision="fp32", eval_every=10_000, checkpoint_every=1, seed=seed,
-                                 objective=objective_name, meta_weight=meta_weight)
-            history = pretrain(student, train_blocks, eval_blocks, vocab, cfg, out_dir=run_dir, progress=False,
-                               log=None, meta_objective=objective if meta_weight > 0 else None)
-            if progress is not None:
-                progress(step / (steps + 1))
-    after = measure(student.eval())
+    cfg = PretrainConfig(steps=steps, batch_size=8, lr=2e-4, warmup_steps=1, min_lr_ratio=1.0, precision="fp32",
+                         eval_every=steps, seed=seed, objective=objective_name, meta_weight=meta_weight)
+    history = pretrain(student.train(), train_blocks, eval_blocks, vocab, cfg, progress=False, log=None,
+                       meta_objective=objective if meta_weight > 0 else None,
+                       on_step=None if progress is None else (lambda step: progress(0.1 + 0.8 * step / steps)))
+    after = {"held-out MLM loss": history.eval_loss[-1],  # pretrain's own final evaluation, same blocks
+             "held-out SMLMT accuracy": smlmt_accuracy(student.eval())}
     return viz.plot_hybrid_run(history, before, after,
                                title=f"λ = {meta_weight:g}: {steps} steps of (1 − λ)·MLM + λ·SMLMT "
                                      f"({n_way}-way {k_shot}-shot, {inner_steps} inner step(s))")
@@ -452,9 +495,9 @@ def hybrid_playground(model: Any, tokenizer: Any, steps: int = 6) -> Playground:
 
     controls = {
         "meta_weight": w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.25, description="λ (meta weight)"),
-        "inner_steps": w.IntSlider(value=1, min=1, max=5, description="inner steps"),
-        "n_way": w.IntSlider(value=3, min=2, max=8, description="N (words)"),
-        "k_shot": w.IntSlider(value=2, min=1, max=8, description="K (shots)"),
+        "inner_steps": w.IntSlider(value=1, min=1, max=3, description="inner steps"),
+        "n_way": w.IntSlider(value=3, min=2, max=6, description="N (words)"),
+        "k_shot": w.IntSlider(value=2, min=1, max=5, description="K (shots)"),
     }
 
     def render(progress=None, **values):

@@ -30,6 +30,10 @@ SLOW_REASON = "slow: run with --run-slow (CI does)"
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", default=False,
                      help=f"also run the tests marked slow (as does {RUN_SLOW_ENV_VAR}=1); CI runs them")
+    # Registered here too so that `pytest tests --run-browser` parses (tests/browser/conftest.py is
+    # loaded too late for that); the browser tests read it.
+    parser.addoption("--run-browser", action="store_true", default=False,
+                     help="also run the real-browser test of the panels (tests/browser; minutes)")
 
 
 def _run_slow(config: pytest.Config) -> bool:

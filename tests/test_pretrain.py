@@ -79,9 +79,11 @@ def test_training_lowers_the_loss_below_unigram():
     start = torch.randint(5, 60, (64, 1), generator=torch.Generator().manual_seed(0))
     blocks[:, 1:-1] = 5 + (start - 5 + torch.arange(14)) % 55
     cfg = PretrainConfig(steps=120, batch_size=16, **{**FAST, "lr": 1e-2, "warmup_steps": 10})
-    history = pretrain(model, blocks, blocks[:32], vocab, cfg, progress=False, log=None)
+    seen = []
+    history = pretrain(model, blocks, blocks[:32], vocab, cfg, progress=False, log=None, on_step=seen.append)
     assert history.eval_loss[-1] < history.unigram_loss[-1] - 1.0
     assert history.eval_top1[-1] > 10 / 55  # ten times chance
+    assert seen == list(range(1, 121))  # the step callback (a widget's progress bar) sees every step
 
 
 # ---------------------------------------------------------------------------------------

@@ -127,3 +127,54 @@ def test_few_shot_playground_updates_and_explains_bad_values(mlm_micro, course_t
     panel.controls["k_shot"].value = 40  # more shots than the smallest test class can supply
     panel.button.click()
     assert isinstance(panel.last, str) and "k_shot" in panel.last and not panel.button.disabled
+
+
+def test_playground_shows_messages_and_bugs_in_the_panel(monkeypatch, capsys):
+    """A ⚠ message replaces the previous figure at once; an unexpected error shows its traceback in the
+    panel instead of leaving it on "working…". (Outside a kernel an Output widget captures nothing,
+    so the test records how the output area is cleared and what is printed.)"""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    from metalearn_edu.widgets import Playground
+
+    def render(x):
+        if x == 1:
+            return "x = 1 is not allowed here"
+        if x == 2:
+            raise ZeroDivisionError("a bug in the render function")
+        fig = plt.figure()
+        plt.close(fig)
+        return fig
+
+    panel = Playground(render, {"x": w.IntSlider(value=0, min=0, max=2)})
+    clears = []
+    monkeypatch.setattr(panel.output, "clear_output", lambda wait=False: clears.append(wait))
+    assert isinstance(panel.last, Figure)
+    panel.controls["x"].value = 1
+    assert "not allowed" in panel.status.value and clears[-1] is False  # the old figure goes at once
+    panel.controls["x"].value = 2
+    assert isinstance(panel.last, ZeroDivisionError) and "working" not in panel.status.value
+    assert "ZeroDivisionError" in panel.status.value and clears[-1] is False
+    assert "Traceback" in capsys.readouterr().out
+    panel.controls["x"].value = 0
+    assert isinstance(panel.last, Figure) and panel.status.value == "" and clears[-1] is True  # no flicker
+
+
+@pytest.mark.slow
+def test_hybrid_panel_trains_a_copy_and_reports_both_terms(mlm_micro, course_tokenizer):
+    from metalearn_edu.widgets import hybrid_playground, render_hybrid
+
+    before = {n: p.detach().clone() for n, p in mlm_micro.named_parameters()}
+    moves = []
+    fig = render_hybrid(mlm_micro, course_tokenizer, 0.5, 1, 3, 2, steps=2, progress=moves.append)
+    assert isinstance(fig, Figure) and "λ = 0.5: 2 steps" in fig._suptitle.get_text()
+    assert moves == sorted(moves) and moves[-1] < 1.0 and len(moves) == 3  # before, after each of 2 steps
+    assert all(torch.equal(p, before[n]) for n, p in mlm_micro.named_parameters())  # the shown model is untouched
+    assert "λ must lie in [0, 1]" in render_hybrid(mlm_micro, course_tokenizer, 1.5, 1, 3, 2)
+    panel = hybrid_playground(mlm_micro, course_tokenizer, steps=1)
+    assert isinstance(panel.last, Figure)
+    panel.controls["meta_weight"].value = 0.0
+    assert "press Run" in panel.status.value
+    panel.button.click()
+    assert isinstance(panel.last, Figure) and "λ = 0:" in panel.last._suptitle.get_text()
