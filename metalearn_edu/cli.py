@@ -7,6 +7,7 @@
     torchrun --nproc_per_node=2 -m metalearn_edu.cli pretrain ...  # data-parallel (gloo on CPU, NCCL on GPU)
     metalearn-edu course                                           # execute every notebook headless
     metalearn-edu course student --out runs/student                # the student notebooks (exercises as stubs)
+    metalearn-edu course student --check                           # ... executed: every check refuses its stub
     metalearn-edu course export --out runs/site                    # static HTML of the executed chapters
 
 Every ``pretrain`` option overrides the preset's value; ``--export DIR`` writes a
@@ -276,6 +277,8 @@ def run_course(args: argparse.Namespace) -> int:
                                         timeout=args.timeout)
     if args.action == "student":
         out = Path(args.out or "runs/student")
+        if args.check:
+            return course.run_student_check(out, preset=args.preset or "ci", timeout=args.timeout)
         counts = course.build_student(out)
         print(f"wrote {len(counts)} student notebooks to {out} ({sum(counts.values())} exercises: "
               + ", ".join(f"{name.split('_')[0]}: {n}" for name, n in counts.items()) + ")")
@@ -330,8 +333,11 @@ def main(argv: list[str] | None = None) -> int:
                         "pyproject's [tool.metalearn-edu] into the Colab cells (default: run)")
     c.add_argument("--out", default=None,
                    help="output folder (default runs/course, runs/student or runs/site)")
-    c.add_argument("--preset", default=None, help="ci | cpu | gpu (run only)")
-    c.add_argument("--timeout", type=POSITIVE_INT, default=1800, help="seconds per cell (run only)")
+    c.add_argument("--preset", default=None, help="ci | cpu | gpu (run, and student --check: default ci)")
+    c.add_argument("--timeout", type=POSITIVE_INT, default=1800, help="seconds per cell (run, student --check)")
+    c.add_argument("--check", action="store_true",
+                   help="student only: also execute the student notebooks and check that every exercise's check "
+                        "refuses its stub with a one-line message and no other cell fails (CI runs this)")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help (0) or a bad option (2, already printed)

@@ -2,6 +2,7 @@
 
     metalearn-edu course run --out runs/course          # execute every chapter headless (teachers' figures)
     metalearn-edu course student --out runs/student     # the student notebooks: exercises as stubs, no solutions
+    metalearn-edu course student --check                # ... and run them: every check must refuse its stub
     metalearn-edu course export --out runs/site         # static HTML of the executed chapters, for a course page
     metalearn-edu course links                          # write the repository URL into every chapter's Colab cell
 
@@ -170,6 +171,62 @@ def build_student(out_dir: Path, folder: Path = NOTEBOOKS_DIR) -> dict[str, int]
         nbformat.write(nb, out_dir / f"{source.stem}.ipynb")
         counts[source.stem] = n
     return counts
+
+
+def check_student_notebook(nb: Any) -> list[str]:
+    """What is wrong with an *executed* student notebook (empty when nothing is).
+
+    Every exercise cell (tag ``exercise``) must stop with `ExerciseNotDone` and a one-line message
+    (its check refused the stub: the student sees that message, not a traceback through the
+    library); no other cell may raise.
+    """
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        first_line = cell.source.strip().split("\n")[0][:60]
+        if "exercise" in cell.metadata.get("tags", []):
+            if not errors:
+                problems.append(f"cell {i} ({first_line!r}): the exercise ran without error on its stub")
+            elif errors[0]["ename"] != "ExerciseNotDone":
+                problems.append(f"cell {i} ({first_line!r}): expected ExerciseNotDone, got {errors[0]['ename']}: "
+                                f"{errors[0]['evalue'][:200]}")
+            elif len(errors[0].get("traceback", [])) > 1 or not errors[0]["evalue"].strip():
+                problems.append(f"cell {i} ({first_line!r}): the message is a traceback, not one helpful line")
+        elif errors:
+            problems.append(f"cell {i} ({first_line!r}) raised {errors[0]['ename']}: {errors[0]['evalue'][:200]}")
+    return problems
+
+
+def run_student_check(out_dir: Path, preset: str | None = "ci", timeout: int = 1800,
+                      folder: Path = NOTEBOOKS_DIR) -> int:
+    """Build the student notebooks into `out_dir`, execute them (errors allowed) and check each
+    (`check_student_notebook`); the executed copies stay in `out_dir`. Returns 0 when all pass."""
+    import nbformat
+    from nbclient import NotebookClient
+    from tqdm.auto import tqdm
+
+    if preset is not None:
+        from .config import get_preset
+
+        os.environ["METALEARN_PRESET"] = get_preset(preset).name
+    counts = build_student(out_dir, folder)
+    failed = 0
+    for name in tqdm(counts, desc="student build", unit="notebook"):
+        path = Path(out_dir) / f"{name}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(folder)}}).execute()
+        nbformat.write(nb, path)
+        problems = check_student_notebook(nb)
+        exercises = sum("exercise" in c.metadata.get("tags", []) for c in nb.cells)
+        if problems:
+            failed += 1
+            tqdm.write(f"{name}: " + "; ".join(problems))
+        else:
+            tqdm.write(f"{name}: {exercises} exercise cell(s), each refused its stub with ExerciseNotDone")
+    return 1 if failed else 0
 
 
 # ---------------------------------------------------------------------------------------
