@@ -20,19 +20,26 @@
 #
 # | chapter | idea | what you build and check |
 # |---|---|---|
-# | 1 | attention and the Transformer encoder | attention by hand; our BERT equals 🤗 `transformers` on real MiniLM weights |
+# | 0 | welcome (this notebook) | your set-up and preset; the corpus; how exercises are checked |
+# | 1 | attention and the Transformer encoder | attention by hand; our BERT equals 🤗 `transformers` on real MiniLM weights; what heads look at |
 # | 2 | masked-language-model pretraining | BERT's 80/10/10 masking; a training loop; a pretrained checkpoint vs the unigram baseline |
-# | 3 | MAML on sinusoids | the meta-gradient (with its second-order term), checked against `higher` |
+# | 3 | MAML on sinusoids | the meta-gradient (with its second-order term), checked against `higher`; first-order MAML; Meta-SGD |
 # | 4 | Reptile | a first-order alternative, its geometry, and what second order costs |
 # | 5 | few-shot text classification | fine-tuning vs MAML vs Reptile vs prototypical networks on a pretrained encoder |
 # | 6 | meta-learning *as* pretraining | self-supervised meta-tasks from raw text (SMLMT); MLM vs SMLMT vs their hybrid at equal compute |
+# | 7 | *coming:* beyond the training distribution | few-shot tasks from other domains than news |
+# | 8 | *coming:* a second language and token-level tasks | Chinese text, character tokens, named-entity episodes |
 #
 # **How to use the notebooks.** Run cells top to bottom (Shift-Enter). Every chapter states its
 # learning goals, derives each idea with an equation next to the line that implements it, checks
 # the implementation (an `assert` that fails if the algorithm is wrong), draws pictures, and ends
-# with exercises. Solutions are in collapsed cells: try first, then expand. Each coding exercise
-# has a `check_...` function that tells you what, if anything, is wrong; the others are questions
-# to discuss or experiments to run.
+# with exercises, marked ★ (a few lines), ★★ (a short function) or ★★★ (a derivation turned into
+# code). A coding exercise gives you a function to write and a `check_...` call after it: the check
+# runs your function on inputs you have not seen, compares it with the library, and either prints a
+# line starting with ✓ or says what is wrong (which input, what was expected, a hint). Until you
+# write the function it says "not written yet"; where the exercise is to re-implement a library
+# function, calling that function from yours does not count. Solutions are in collapsed cells: try
+# first, then expand. The other exercises are questions to discuss or experiments to run.
 #
 # **Goals of this chapter:** check your set-up, meet the corpus, and learn how presets decide how
 # long things take on your machine.
@@ -150,20 +157,64 @@ fig
 #
 # ## Exercises
 #
-# **0.1** Which topic has the longest articles on average? Compute it from `lengths` and check
-# with `check_longest_topic(topic, lengths)`.
+# **0.1 ★ The longest articles.** Write `longest_topic(lengths)`: given a dict topic → list of
+# article lengths (like `lengths` above), return the topic whose articles are longest *on
+# average*. The check tries it on made-up corpora first, then on the real one.
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
-# Solution 0.1
-from metalearn_edu.exercises import check_longest_topic
+from metalearn_edu.exercises import check_longest_topic, check_pack_blocks
 
-longest = max(lengths, key=lambda k: sum(lengths[k]) / len(lengths[k]))
-check_longest_topic(longest, lengths)
+
+def longest_topic(lengths):
+    ### HINT: compare the mean length sum(v) / len(v) of each topic, not the totals
+    ### BEGIN SOLUTION
+    return max(lengths, key=lambda topic: sum(lengths[topic]) / len(lengths[topic]))
+    ### END SOLUTION
+
+
+check_longest_topic(longest_topic, lengths)
 
 # %% [markdown]
-# **0.2** Stop Jupyter, start it again with a different preset (e.g. `METALEARN_PRESET=cpu jupyter lab`)
-# and rerun the first cells. What changes, and what would you expect to take longer in the later
-# chapters?
+# **0.2 ★★ Packing text into blocks.** Chapter 2 trains on blocks of exactly `seq_len` tokens, so
+# that no position is wasted on padding: the articles are joined into one stream of ids, with the
+# separator `[SEP]` after each article, the stream is cut into pieces of `seq_len − 2` ids, the
+# incomplete tail is dropped, and every piece gets `[CLS]` in front and `[SEP]` at the end. Write
+# `pack(docs, seq_len, cls_id, sep_id)` that does this for `docs`, a list of id lists, and returns
+# an `(N, seq_len)` tensor (`metalearn_edu.pretrain.pack_blocks` is the library's version; the
+# check compares yours with it, on documents it makes up).
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+def pack(docs, seq_len, cls_id, sep_id):
+    ### HINT: build the stream [*doc, sep_id, *doc, sep_id, ...], then slice it every seq_len − 2 ids
+    ### BEGIN SOLUTION
+    stream = [i for doc in docs for i in list(doc) + [sep_id]]
+    body = seq_len - 2
+    n_blocks = len(stream) // body                  # the incomplete tail is dropped
+    rows = [[cls_id] + stream[b * body:(b + 1) * body] + [sep_id] for b in range(n_blocks)]
+    return torch.tensor(rows, dtype=torch.long)
+    ### END SOLUTION
+
+
+check_pack_blocks(pack)
+
+# %% [markdown]
+# On the whole training split: how many `preset.seq_len`-token blocks does packing give, and how
+# much would padding every article to whole blocks have wasted instead?
+
+# %%
+from metalearn_edu.pretrain import pack_blocks
+
+packed = pack_blocks([d.text for d in splits["train"]], tokenizer, preset.seq_len)
+blocks_per_article = [-(-len(x) // (preset.seq_len - 2)) for x in ids]   # ceil: each block holds seq_len − 2 ids
+padded = sum(blocks_per_article) * preset.seq_len
+used = total + 2 * sum(blocks_per_article)                                # the ids plus [CLS] and [SEP] per block
+print(f"packed: {len(packed):,} blocks of {preset.seq_len} tokens, no padding; one article at a time: "
+      f"{sum(blocks_per_article):,} blocks, {1 - used / padded:.0%} of their positions padding")
+
+# %% [markdown]
+# **0.3 (discussion)** Stop Jupyter, start it again with a different preset (e.g.
+# `METALEARN_PRESET=cpu jupyter lab`) and rerun the first cells. What changes, and what would you
+# expect to take longer in the later chapters?
 #
 # ## References
 #

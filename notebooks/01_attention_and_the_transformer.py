@@ -46,8 +46,7 @@ from metalearn_edu import load_hf_bert, viz
 from metalearn_edu.analysis import find_heads, model_attention_stats
 from metalearn_edu.config import ModelConfig, get_preset, model_config
 from metalearn_edu.data import bbc_splits, load_tokenizer, minilm_path, split_sentences
-from metalearn_edu.exercises import check_attention_matches_library, check_causal_attention, \
-    check_head_choice, check_parameter_count
+from metalearn_edu.exercises import check_attention_matches_library
 from metalearn_edu.model import BertEncoder
 from metalearn_edu.runtime import seed_everything
 
@@ -238,10 +237,31 @@ fig
 sentences = [s for d in splits["val"][:12] for s in split_sentences(d.text)][:120]
 stats = model_attention_stats(minilm, bert, sentences, max_len=64)
 prev_heads, next_heads = find_heads(stats, "prev", 0.5), find_heads(stats, "next", 0.5)
+cls_heads = find_heads(stats, "cls", 0.5)
+n_heads_total = stats["cls"].numel()
+
+
+def top_heads(key, n=3):
+    """The n heads with the largest mean statistic, as 'layer l head h: value'."""
+    order = stats[key].flatten().argsort(descending=True)[:n]
+    return ", ".join(f"layer {int(i) // stats[key].shape[1]} head {int(i) % stats[key].shape[1]}: "
+                     f"{stats[key].flatten()[i]:.2f}" for i in order)
+
+
 print(f"{len(sentences)} held-out sentences")
 print("heads attending > 50% to the previous token (layer, head):", prev_heads)
 print("heads attending > 50% to the next token (layer, head):    ", next_heads)
+print(f"heads attending > 50% to [CLS]: {len(cls_heads)} of {n_heads_total}; the strongest: {top_heads('cls')}")
+print(f"attention to [SEP]: at most {stats['sep'].max():.2f} in any head ({top_heads('sep', 1)})")
 assert prev_heads and next_heads, "a trained BERT has previous- and next-token heads"
+assert len(cls_heads) > 10 and stats["sep"].max() < 0.2, "MiniLM's heads park on [CLS], not on [SEP]"
+
+# %% [markdown]
+# Clark et al. found many heads of BERT-base that put most of their attention on `[SEP]`; they
+# read it as a head's way of doing nothing ("no-op") when its pattern does not apply. MiniLM does
+# the same with the **other** special token: many heads of layers 1–4 send more than half of their
+# attention to `[CLS]`, and no head sends much to `[SEP]` (the counts and the largest values are
+# printed above). The summary shows every statistic for every head:
 
 # %%
 fig = viz.plot_head_summary(stats, title="all-MiniLM-L6-v2: what each head attends to (held-out BBC sentences)")
@@ -273,14 +293,19 @@ fig
 #
 # The attention explorer below takes any sentence, a model (MiniLM, or our model with random
 # weights), a layer and a head, and a view: one head, the layers × heads grid, or the pattern
-# summary for that sentence. Which heads stay "previous-token" heads on your own text? (The static
-# picture comes first, for readers without a live kernel.)
+# summary for that sentence. Which heads stay "previous-token" heads on your own text? The static
+# picture, for readers without a live kernel, shows the strongest **next**-token head on the same
+# sentence: most rows put their weight one key to the right of the diagonal, and the rows that do
+# not park it on `[CLS]`.
 
 # %%
 from metalearn_edu.widgets import attention_explorer, render_attention
 
 explorer_models = {"MiniLM": (minilm, bert), "random init": (random_model, bert)}
-fig = render_attention(minilm, bert, text, layer=prev_heads[0][0], head=prev_heads[0][1], view="head")
+best_next = max(next_heads, key=lambda lh: float(stats["next"][lh]))
+print(f"layer {best_next[0]} head {best_next[1]}: {stats['next'][best_next]:.2f} of its attention on the next token "
+      "(held-out sentences)")
+fig = render_attention(minilm, bert, text, layer=best_next[0], head=best_next[1], view="head")
 fig
 
 # %%
@@ -300,72 +325,107 @@ attention_explorer(explorer_models, text=text)
 # * A BERT encoder = embeddings (token + position + segment) → $L$ blocks (attention and
 #   feed-forward, each residual with LayerNorm) → MLM head (tied to the embeddings) or classifier.
 # * Loaded with MiniLM's weights, our from-scratch model agrees with `transformers` to within
-#   $10^{-5}$, and its heads show the previous/next-token patterns Clark et al. describe.
+#   $10^{-5}$, and its heads show the previous/next-token patterns Clark et al. describe; where
+#   BERT-base's heads park on `[SEP]`, MiniLM's park on `[CLS]`.
 #
 # ## Exercises
 #
-# **1.1 Causal attention.** GPT-style decoders forbid position $i$ to look at positions $j > i$.
-# Write `causal_attention(q, k, v)` returning `(out, weights)` and check it.
-
-# %%
-def causal_attention(q, k, v):
-    raise NotImplementedError("your code here")
-
-# check_causal_attention(causal_attention)   # uncomment to check your answer
+# **1.1 ★★ Causal attention.** GPT-style decoders forbid position $i$ to look at positions
+# $j > i$. Write `causal_attention(q, k, v)` returning `(out, weights)`, with the scores of later
+# keys set to $-\infty$ before the softmax.
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
-# Solution 1.1 (hidden; click to expand)
+from metalearn_edu.exercises import check_causal_attention, check_cls_attention, check_parameter_count, \
+    check_strongest_head
+
+
 def causal_attention(q, k, v):
+    ### HINT: torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1) marks the keys j > i of each query i
+    ### BEGIN SOLUTION
     T = q.shape[-2]
-    scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
-    future = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)   # j > i
+    scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5          # (B, H, T, T)
+    future = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)   # True where j > i
     weights = scores.masked_fill(future, float("-inf")).softmax(-1)
     return weights @ v, weights
+    ### END SOLUTION
 
 
 check_causal_attention(causal_attention)
 
 # %% [markdown]
-# **1.2 Counting parameters.** Write `count_parameters(cfg)` from the architecture alone (no
+# **1.2 ★★ Counting parameters.** Write `count_parameters(cfg)` from the architecture alone (no
 # model!), using `cfg.vocab_size`, `cfg.d_model`, `cfg.n_layers`, `cfg.d_ff`, `cfg.max_len`,
 # `cfg.n_segments`, `cfg.n_labels` and `cfg.pre_ln`. Remember the tied decoder, the biases and
-# the LayerNorms (two parameters per feature).
-
-# %%
-def count_parameters(cfg):
-    raise NotImplementedError("your code here")
-
-# check_parameter_count(count_parameters)
+# the LayerNorms (two parameters per feature). The check compares with
+# `BertEncoder(cfg).num_parameters()` on configurations it draws at random.
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
-# Solution 1.2
 def count_parameters(cfg):
+    ### HINT: embeddings (three tables + LayerNorm) + n_layers × block + MLM head + classification head
+    ### BEGIN SOLUTION
     D, F_, V = cfg.d_model, cfg.d_ff, cfg.vocab_size
-    ln = 2 * D
+    ln = 2 * D                                                   # a LayerNorm: scale and shift
     embeddings = (V + cfg.max_len + cfg.n_segments) * D + ln
-    block = (3 * D * D + 3 * D) + (D * D + D) + (D * F_ + F_) + (F_ * D + D) + 2 * ln
+    block = (3 * D * D + 3 * D) + (D * D + D) + (D * F_ + F_) + (F_ * D + D) + 2 * ln   # q,k,v; out; FFN; 2 LNs
     final_ln = ln if cfg.pre_ln else 0
-    mlm_head = (D * D + D) + ln + V          # transform + LayerNorm + output bias (decoder is tied)
+    mlm_head = (D * D + D) + ln + V          # transform + LayerNorm + output bias (the decoder is tied)
     cls_head = (D * D + D) + (D * cfg.n_labels + cfg.n_labels)
     return embeddings + cfg.n_layers * block + final_ln + mlm_head + cls_head
+    ### END SOLUTION
 
 
 check_parameter_count(count_parameters)
 
 # %% [markdown]
-# **1.3 Reading the summary.** Which MiniLM head (layer, head) puts the most attention on `[SEP]`
-# on average? Read it off the summary plot, then check.
+# **1.3 ★ The strongest head.** Write `strongest_head(stats, key)` that returns the
+# `(layer, head)` whose statistic `stats[key]` (an $L \times H$ tensor, layers in rows) is
+# largest. Which MiniLM head attends most to `[CLS]`? Compare the check's answer with the summary
+# plot.
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
-# Solution 1.3: the argmax of the 'sep' panel
-layer, head = divmod(int(stats["sep"].argmax()), stats["sep"].shape[1])
-check_head_choice((layer, head), stats, "sep")
+def strongest_head(stats, key):
+    ### HINT: argmax over the flattened (L, H) tensor, then divmod by the number of heads
+    ### BEGIN SOLUTION
+    values = stats[key]
+    return divmod(int(values.argmax()), values.shape[1])
+    ### END SOLUTION
+
+
+check_strongest_head(strongest_head, stats, "cls")
 
 # %% [markdown]
-# **1.4 (discussion)** Why might a head that attends to `[SEP]` be a "no-op"? Clark et al. argue
-# it is a way for a head to do nothing when its pattern does not apply. How would you test that
-# claim with this notebook's tools? (Hint: what happens to the model's output if you force that
-# head's attention onto `[SEP]` for every query?)
+# **1.4 ★★★ The `[CLS]` statistic by hand.** Write `cls_attention(attentions, input_ids,
+# attention_mask, cls_id)` returning the $(L, H)$ tensor the `[CLS]` panel shows: for each layer
+# and head, the total attention that a query token pays to the keys that are `[CLS]`, averaged
+# over all *real* query tokens of the batch (padding queries left out). `attentions` is one
+# $(B, H, T, T)$ tensor per layer, as the model returns them. The check compares with
+# `metalearn_edu.analysis.attention_pattern_stats` on padded batches it makes up.
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+def cls_attention(attentions, input_ids, attention_mask, cls_id):
+    ### HINT: einsum("bhqk,bk->bhq", a, is_cls) sums each row over the [CLS] keys; then average over real queries
+    ### BEGIN SOLUTION
+    is_cls = (input_ids == cls_id).float()                        # (B, T): which keys are [CLS]
+    real = attention_mask.float()                                 # (B, T): which queries count
+    per_layer = []
+    for a in attentions:                                          # a: (B, H, T, T)
+        to_cls = torch.einsum("bhqk,bk->bhq", a, is_cls)          # (B, H, T): each query's attention to [CLS]
+        per_layer.append((to_cls * real[:, None, :]).sum((0, 2)) / real.sum())   # (H,)
+    return torch.stack(per_layer)                                 # (L, H)
+    ### END SOLUTION
+
+
+check_cls_attention(cls_attention)
+
+# %% [markdown]
+# **1.5 (discussion)** Clark et al. argue that attention parked on `[SEP]` is a no-op: the head
+# has nothing to contribute for that query, and `[SEP]`'s value vector is one it can add
+# harmlessly. MiniLM parks on `[CLS]` instead. (a) Why would any token that is present in every
+# input do for parking, and what makes `[CLS]` and `[SEP]` natural candidates? (b) Design an
+# experiment with this chapter's tools that
+# tests the no-op claim for one of the strongest `[CLS]` heads. (Hint: force that head's attention
+# onto `[CLS]` for every query, or zero the head's output, and measure how much the last hidden
+# states change, compared with doing the same to a previous-token head.)
 #
 # ## References
 #

@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -38,17 +39,15 @@ if "google.colab" in sys.modules:  # pragma: no cover
 import math
 
 import torch
-import torch.nn.functional as F
 
 from metalearn_edu import viz
 from metalearn_edu.analysis import count_tokens, find_heads, model_attention_stats, unigram_log_probs
 from metalearn_edu.config import get_preset, model_config
 from metalearn_edu.data import bbc_splits, load_tokenizer, split_sentences
-from metalearn_edu.exercises import check_perplexity_ratio
 from metalearn_edu.masking import MaskingConfig, MaskingVocab, mask_tokens
 from metalearn_edu.model import BertEncoder
 from metalearn_edu.pretrain import PretrainConfig, evaluate_mlm, pack_blocks, pretrain
-from metalearn_edu.pretrained import fill_mask, load_pretrained
+from metalearn_edu.pretrained import fill_mask, load_pretrained, mask_guesses
 from metalearn_edu.runtime import pick_device, seed_everything
 
 seed_everything(0)
@@ -149,11 +148,12 @@ print(f"untrained model:  loss {before['loss']:.2f} nats ≈ log(vocab) = {math.
 # tokens (the corpus, concatenated and cut, so no position is wasted on padding), mask it afresh, compute the
 # loss at the masked positions, backpropagate, clip the gradient norm, take an AdamW step, and
 # follow a learning-rate schedule (linear warm-up, then cosine decay). It evaluates on held-out
-# blocks every few steps. The run below is short (the `ci` preset takes a minute), and it shows
-# only the first of the two phases every small MLM goes through: a fast drop towards the unigram
-# plateau (the model learns word frequencies). The second, a slower descent below the plateau (it
-# learns to use context), takes thousands of steps; the shipped checkpoint's curves in section 4
-# show it.
+# blocks every few steps. The batches and the masks of step $s$ are drawn from generators seeded
+# by (seed, $s$) (`metalearn_edu.runtime.derived_generator`), so a run is reproducible and can be
+# resumed exactly. The run below is short (the `ci` preset takes about a minute) and shows only the
+# beginning: the fast fall from $\log V$ towards the unigram line, while the model learns word
+# frequencies. Going below the line, which means using context, takes thousands of steps;
+# section 4's curves show it.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -175,60 +175,116 @@ fig = viz.plot_training(live_history, title=f"A live {preset.name}-preset run")
 fig
 
 # %% [markdown]
-# A run this short stays above the unigram line. To see what longer training
-# buys, the course ships a checkpoint pretrained for about 20 minutes on a 2-core CPU (the
-# commands that made it are in the README). **Interrupting is safe**: `pretrain(..., out_dir=...)` writes
+# A run this short ends above the unigram line (the numbers are printed above the curve). To see
+# what longer training buys, the course ships a checkpoint pretrained for about twenty minutes on
+# a 2-core CPU (section 4 prints the times; the commands that made it are in the README). **Interrupting is safe**: `pretrain(..., out_dir=...)` writes
 # checkpoints atomically (a temporary file, then a rename), Ctrl-C saves one before stopping, and
 # running the same call again resumes exactly where it stopped.
 #
 # ## 4. The shipped checkpoint
-
 #
 # It was trained in **two phases**, and the reason is one of the most instructive things in this
-# course. Our first attempt trained the same model on 128-token blocks from the start: after
-# 9,000 steps (50 minutes) its held-out loss had crept down to 0.90 nats below the unigram
-# baseline and stalled, and every head still spread its attention evenly over the positions
-# (mean attention to the previous token 0.03, the same as to any other position). The model had
-# learned a *bag of words*: which words occur near the blank, not where. Learning "look one
-# position to the left" means discovering a direction in the position embeddings and in
-# $W^Q, W^K$ at the same time, and the signal for it is weak when each query spreads its
-# attention over 128 keys: the gradient that favours the right key is roughly proportional to the
-# weight it already gets, about $1/T$. With 32-token blocks the signal is four times stronger.
-# BERT itself trained most of its steps on short sequences (for speed); here short blocks are
-# what starts positional attention at all within our budget. Phase 1 (32-token blocks) shows a
-# plateau near the unigram line and then a sudden drop in the loss; the cell also prints how much
-# attention the most positional heads pay to the previous and the next token at its end:
+# course. Our first attempt trained the same model on 128-token blocks from the start (its numbers,
+# recorded in the README, are printed below): after thousands of steps its held-out loss had crept
+# down to under a nat below the unigram baseline and stalled, and every head still spread its
+# attention evenly over the positions — mean attention to the previous token no higher than to any
+# other position. The model had learned a *bag of words*: which words occur near the blank, not
+# where. Learning "look one position to the left" means discovering a direction in the position
+# embeddings and in $W^Q, W^K$ at the same time, and the signal for it is weak when each query
+# spreads its attention over 128 keys: the gradient that favours the right key is roughly
+# proportional to the weight it already gets, about $1/T$. With 32-token blocks the signal is four
+# times stronger. BERT itself trained most of its steps on short sequences (for speed); here short
+# blocks are what starts positional attention at all within our budget.
+#
+# **Phase 1** (32-token blocks, from random weights): the cell prints where its training loss first
+# falls below the unigram line, the held-out loss every 500 steps, and how much attention the most
+# positional heads pay to the previous and the next token at its end.
 
 # %%
 import json
 
 model, tokenizer, info = load_pretrained("mlm-micro")
-phase1 = json.loads((info["path"].parent / "phase1_history.json").read_text())
-p1 = json.loads((info["path"].parent / "phase1_metrics.json").read_text())
+folder = info["path"].parent
+phase1 = json.loads((folder / "phase1_history.json").read_text())
+p1 = json.loads((folder / "phase1_metrics.json").read_text())
+phase2 = info["history"]
+FIRST_ATTEMPT = dict(steps=9000, minutes=50, below_unigram=0.90, max_prev=0.03)   # 128-token blocks only (README)
+
+
+def mean_loss(history, first, last):
+    """Mean training loss over steps first..last (1-based, inclusive)."""
+    values = history["train_loss"][first - 1:last]
+    return sum(values) / len(values)
+
+
+unigram1 = phase1["unigram_loss"][-1]
+window = 25
+crossing = next(step for step in range(window, len(phase1["train_loss"]) + 1)
+                if mean_loss(phase1, step - window + 1, step) < unigram1)
+print(f"first attempt (128-token blocks): {FIRST_ATTEMPT['steps']:,} steps ({FIRST_ATTEMPT['minutes']} min), stalled "
+      f"{FIRST_ATTEMPT['below_unigram']:.2f} nats below unigram, max attention to the previous token "
+      f"{FIRST_ATTEMPT['max_prev']:.2f}")
+print(f"phase 1: the {window}-step mean training loss is below the unigram loss ({unigram1:.2f}) from step {crossing}")
+print("phase 1 held-out loss:", ", ".join(f"{l:.2f} at {s:,}" for s, l in zip(phase1["eval_step"], phase1["eval_loss"])
+                                         if s % 500 == 0 or s == 250))
 print(f"end of phase 1: the most previous-token head puts {p1['max_prev']:.2f} of its attention on the previous "
-      f"token, the most next-token head {p1['max_next']:.2f} on the next (the stalled 128-token run: 0.03)")
-fig = viz.plot_training(phase1, title="Phase 1 (32-token blocks): the plateau, then a sudden drop")
+      f"token, the most next-token head {p1['max_next']:.2f} on the next")
+fig = viz.plot_training(phase1, title="Phase 1 (32-token blocks): below the unigram line early, no plateau there")
 fig
 
 # %% [markdown]
-# Phase 2 continues from phase 1's weights on full 128-token blocks, so that every row of the
-# position table is trained and the model uses longer context; by its end two heads put more than
-# half of their attention on the previous or the next token (section 5 measures them):
+# There is no plateau at the unigram line in phase 1: the loss crosses it within the first couple
+# of hundred steps (word frequencies are quick to learn) and keeps falling — slowly at first, then
+# faster between steps 1,500 and 2,500 (compare the held-out losses above), as the positional
+# heads form; by the end of the phase they are clearly there, if not yet above 0.5.
+#
+# **Phase 2** continues from phase 1's weights on full 128-token blocks, so that every row of the
+# position table is trained and the model uses longer context. Its curve is the surprising one:
 
 # %%
+block2 = phase2["tokens"][0] // info["pretrain_config"]["batch_size"]
+end1, start2 = mean_loss(phase1, 2901, 3000), mean_loss(phase2, 1, 25)
+plateau, after = mean_loss(phase2, 51, 300), mean_loss(phase2, 501, 550)
+print(f"phase 2 blocks: {block2} tokens; phase 1 ended at a training loss of {end1:.2f} (steps 2,901–3,000), phase 2 "
+      f"starts at {start2:.2f} (steps 1–25): {start2 - end1:+.2f} nats")
+print(f"phase 2 plateau: {plateau:.2f} over steps 51–300; {after:.2f} over steps 501–550 ({after - plateau:+.2f} nats)")
 m = info["metrics"]
 print(f"{model.cfg.n_layers} layers × d_model {model.cfg.d_model}, {model.num_parameters() / 1e6:.1f} M parameters; "
-      f"phase 1: {p1['steps']} steps, {p1['tokens'] / 1e6:.0f} M tokens; phase 2: {m['steps']} steps, "
-      f"{m['tokens'] / 1e6:.0f} M tokens")
+      f"phase 1: {p1['steps']} steps, {p1['tokens'] / 1e6:.0f} M tokens, {p1['train_time_s'] / 60:.0f} min; "
+      f"phase 2: {m['steps']} steps, {m['tokens'] / 1e6:.0f} M tokens, {m['train_time_s'] / 60:.0f} min")
+print(f"the training split holds {train_blocks.numel() / 1e6:.2f} M tokens: the two phases read it about "
+      f"{(p1['tokens'] + m['tokens']) / train_blocks.numel():.0f} times")
 print(f"held-out MLM loss {m['loss']:.2f} vs unigram {m['unigram_loss']:.2f}: "
       f"{m['unigram_loss'] - m['loss']:.2f} nats better; perplexity {m['perplexity']:.0f}; "
       f"top-1 {m['top1']:.1%}, top-5 {m['top5']:.1%}")
+assert start2 - end1 > 0.5 and plateau - after > 0.5, "phase 2 starts high, sits on a plateau, then drops"
 assert m["loss"] <= m["unigram_loss"] - 1.0
 
 # %%
-fig = viz.plot_training(info["history"], title="Phase 2 (128-token blocks), from phase 1's weights")
+fig = viz.plot_training(phase2, title="Phase 2 (128-token blocks), from phase 1's weights: a plateau, then a drop")
 fig
 
+# %% [markdown]
+# Two things need explaining.
+#
+# * **Why does phase 2 start more than a nat *above* where phase 1 ended?** The model is the
+#   same; only the blocks got longer. But the position table has one learned row per position,
+#   and phase 1 only ever used rows 0–31: rows 32–127 never received a gradient and are still
+#   the random vectors they were initialised with (shrunk a little by weight decay). Three quarters of the positions of a 128-token block therefore carry
+#   position embeddings the model has never seen, and everything it learned about *where* (the
+#   previous- and next-token heads work through $q_i \cdot k_j$ of those embeddings) fails there.
+#   On top of that, every query now spreads its attention over four times as many keys.
+# * **Why a plateau, then a drop?** Without usable positions the model falls back on what needs
+#   none: the bag of words, near the first attempt's stalled loss, about a nat below unigram.
+#   Meanwhile the new rows of the position table receive gradient and are pulled into the
+#   geometry the first 32 rows already have; once they fit it, the positional heads work at
+#   every position again and the loss drops by almost a nat within two hundred steps, then keeps
+#   falling slowly. Phase 1 had to *discover* positional attention; phase 2 only has to *extend*
+#   it, which is why its drop is so much quicker.
+#
+# By the end of phase 2 two heads put more than half of their attention on the previous or the
+# next token (section 5 measures them).
+#
 # %% [markdown]
 # What does a model with this loss know? Ask it to fill in blanks:
 
@@ -248,20 +304,34 @@ held_out = split_sentences(splits["test"][3].text)[1]
 enc = tokenizer(held_out, return_tensors="pt", truncation=True, max_length=48)
 masked = mask_tokens(enc["input_ids"], vocab, MaskingConfig(mask_prob=0.2), generator=torch.Generator().manual_seed(1))
 with torch.no_grad():
-    logits = model(masked.input_ids, head="mlm", mlm_mask=masked.selected).logits.softmax(-1)
-top = logits.topk(5, dim=-1)
-guesses = [[(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ix)]
-           for ps, ix in zip(top.values, top.indices)]
-fig = viz.plot_masking(tokenizer.convert_ids_to_tokens(enc["input_ids"][0]), masked, index=0,
-                       corrupted_tokens=tokenizer.convert_ids_to_tokens(masked.input_ids[0]), guesses=guesses)
+    logits = model(masked.input_ids, head="mlm", mlm_mask=masked.selected).logits   # (targets, V), in sentence order
+guesses = mask_guesses(logits, tokenizer, top_k=5)
+original = tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
+corrupted = tokenizer.convert_ids_to_tokens(masked.input_ids[0])
+for pos, top in zip(masked.selected[0].nonzero().flatten().tolist(), guesses):
+    how = "[MASK]" if masked.masked[0, pos] else "random" if masked.randomized[0, pos] else "kept"
+    print(f"position {pos:2d} ({how:>6}): fed '{corrupted[pos]}', target '{original[pos]}', "
+          f"top guess '{top[0][0]}' ({top[0][1]:.2f})")
+fig = viz.plot_masking(original, masked, index=0, corrupted_tokens=corrupted, guesses=guesses)
 fig
+
+# %% [markdown]
+# Look at the position that got a **random** token (pink): the model's favourite guess is the
+# random token itself, the word it was fed, not the word that belongs there. That is the 80/10/10
+# rule at work. A tenth of the targets are fed unchanged, so "the visible word is the answer" is
+# often right, and the model learns to give the visible token some probability at every position;
+# a random replacement is rarer (another tenth) and usually absurd, which the context should
+# reveal. Here the context did not outweigh the copy. This is the price of the rule, and also its
+# point: because the model cannot tell which visible tokens are corrupt, it must build a good
+# representation of *every* token, not only of `[MASK]` — the representation that fine-tuning
+# later uses on text without any `[MASK]`.
 
 # %% [markdown]
 # ## 5. Attention before and after pretraining
 #
 # In chapter 1, MiniLM had heads that attend to the previous or the next token. Does our small
-# model, trained on 0.9 M tokens of news (seen about 20 times), learn such heads? We measure the
-# same statistics over held-out sentences for the untrained model and the checkpoint:
+# model, trained on under a million tokens of news (read about twenty times), learn such heads? We
+# measure the same statistics over held-out sentences for the untrained model and the checkpoint:
 
 # %%
 sentences = [s for d in splits["val"][:12] for s in split_sentences(d.text)][:120]
@@ -311,32 +381,95 @@ masking_playground(model, tokenizer)
 #   a few hundred steps; going below it means the model uses context.
 # * Loss $\mathcal L$ in nats ↔ perplexity $e^{\mathcal L}$; top-1/top-5 accuracy at the masked
 #   positions is the most readable number.
+# * The 10% random replacements have a visible cost: at such a position the model may simply
+#   copy the token it was fed. They (and the 10% kept) are what forces a representation of every
+#   token, not only of `[MASK]`.
 # * Pretraining turns near-uniform attention into structured heads, such as heads that look at
 #   the previous or next token, as in BERT — but not automatically: on long blocks our small
-#   model stalled at a bag-of-words solution; short blocks first started positional attention
-#   (with a sudden drop in the loss), and longer blocks then made it clear-cut.
+#   model stalled at a bag-of-words solution; short blocks started positional attention, and
+#   longer blocks then made it clear-cut. Switching to longer blocks costs a plateau first: the
+#   position table's new rows must be learned before the positional heads work there.
 #
 # ## Exercises
 #
-# **2.1 Perplexity.** The shipped checkpoint's loss is in `info["metrics"]["loss"]`. By what
-# factor is its perplexity lower than the unigram baseline's? Write the one-line formula, then
-# `check_perplexity_ratio(your_ratio, info["metrics"])`.
+# **2.1 ★ Perplexity.** Write `perplexity_ratio(loss, unigram_loss)`: by what factor is a model's
+# perplexity lower than the unigram baseline's, given both losses in nats? The check tries random
+# losses, then the shipped checkpoint's (`info["metrics"]`).
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
-# Solution 2.1: perplexity ratio = exp(L_uni) / exp(L) = exp(L_uni − L)
-ratio = math.exp(m["unigram_loss"] - m["loss"])
-check_perplexity_ratio(ratio, m)
+from metalearn_edu.exercises import check_bert_masking, check_perplexity_ratio, check_unigram_loss
+
+
+def perplexity_ratio(loss, unigram_loss):
+    ### HINT: perplexity = exp(loss), so the ratio of two perplexities is exp of a difference
+    ### BEGIN SOLUTION
+    return math.exp(unigram_loss - loss)          # exp(L_uni) / exp(L)
+    ### END SOLUTION
+
+
+check_perplexity_ratio(perplexity_ratio, info["metrics"])
 
 # %% [markdown]
-# **2.2 Why not 100% `[MASK]`?** Set `MaskingConfig(mask_token_frac=1.0, random_token_frac=0.0)`
-# and evaluate the shipped checkpoint with it (`evaluate_mlm(..., masking=...)`). Is the loss
-# higher or lower than with 80/10/10? Explain what the 10% random and 10% unchanged cases make
-# the model learn that pure `[MASK]` training would not.
+# **2.2 ★★ The unigram baseline.** Write `unigram_baseline(counts, labels)`: `counts` holds how
+# often each of the $V$ ids occurs in the training set, `labels` is a batch of MLM labels (the
+# original id at the targets, −100 elsewhere). Return the baseline's loss on the targets,
+# $-\frac{1}{|M|}\sum_{i\in M}\log p(x_i)$, with add-one smoothing
+# $p(v) = (\text{count}_v + 1)/(N + V)$ so that an id never seen in training is not infinitely
+# surprising. (The check compares with `metalearn_edu.analysis.unigram_loss`.)
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+def unigram_baseline(counts, labels):
+    ### HINT: probabilities (counts + 1) / (N + V), then the mean of −log p over the labels that are not −100
+    ### BEGIN SOLUTION
+    probs = (counts.double() + 1) / (counts.sum() + len(counts))     # add-one smoothing
+    targets = labels[labels != -100]
+    return float(-probs[targets].log().mean())
+    ### END SOLUTION
+
+
+check_unigram_loss(unigram_baseline)
+
+# %% [markdown]
+# **2.3 ★★★ BERT's masking, by hand.** Write `bert_mask(input_ids, vocab, generator)` returning
+# `(corrupted_ids, labels)`: select each token that is not special (`vocab.special_ids`) with
+# probability 0.15; of the selected, replace 80% by `vocab.mask_id`, 10% by a random id drawn
+# uniformly from `vocab.random_ids`, and keep 10%; `labels` holds the original id at every selected
+# position and −100 elsewhere. Take every random number from `generator` (e.g.
+# `torch.rand(shape, generator=generator)`), and do not modify `input_ids`. The check runs your
+# function on a fresh batch and compares its statistics with `mask_tokens`' (selection rate, the
+# 80/10/10 split, no special token selected, labels).
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+def bert_mask(input_ids, vocab, generator):
+    ### HINT: one uniform draw per token selects (< 0.15); a second one splits the selected at 0.8 and 0.9
+    ### BEGIN SOLUTION
+    shape = input_ids.shape
+    special = torch.isin(input_ids, torch.tensor(vocab.special_ids))
+    selected = ~special & (torch.rand(shape, generator=generator) < 0.15)            # 1) the targets
+    action = torch.rand(shape, generator=generator)                                  # 2) 80/10/10 among them
+    to_mask = selected & (action < 0.8)
+    to_random = selected & (action >= 0.8) & (action < 0.9)
+    random_ids = vocab.random_ids[torch.randint(len(vocab.random_ids), shape, generator=generator)]
+    corrupted = torch.where(to_mask, vocab.mask_id, input_ids)                       # 3) corrupt a copy
+    corrupted = torch.where(to_random, random_ids, corrupted)
+    labels = torch.where(selected, input_ids, -100)
+    return corrupted, labels
+    ### END SOLUTION
+
+
+check_bert_masking(bert_mask)
+
+# %% [markdown]
+# **2.4 (experiment) Why not 100% `[MASK]`?** Set `MaskingConfig(mask_token_frac=1.0,
+# random_token_frac=0.0)` and evaluate the shipped checkpoint with it (`evaluate_mlm(...,
+# masking=...)`). Is the loss higher or lower than with 80/10/10? Explain what the 10% random and
+# 10% unchanged cases make the model learn that pure `[MASK]` training would not, using the
+# random-token guess of section 4.
 #
-# **2.3 Whole-word masking.** With `MaskingConfig(whole_word=True)` all pieces of a word are
-# masked together. Why does this make the task harder for words split into several pieces?
-# Find a word in the corpus that our tokenizer splits, and show the two maskings side by side
-# with `viz.plot_masking`.
+# **2.5 (experiment) Whole-word masking.** With `MaskingConfig(whole_word=True)` all pieces of a
+# word are masked together. Why does this make the task harder for words split into several
+# pieces? Find a word in the corpus that our tokenizer splits, and show the two maskings side by
+# side with `viz.plot_masking`.
 #
 # ## References
 #

@@ -568,3 +568,75 @@ def test_save_figure(tmp_path):
         viz.save_figure(fig, tmp_path / "fig.xyz")
     with pytest.raises(ValueError, match="pass a matplotlib Figure"):
         viz.save_figure("not a figure", tmp_path / "fig.png")
+
+
+# ---------------------------------------------------------------------------------------
+# Layout: no empty band above aspect-locked panels, titles inside the figure, legends beside the data
+# ---------------------------------------------------------------------------------------
+def _renderer(fig: Figure):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
+    fig.draw_without_rendering()
+    return canvas.get_renderer()
+
+
+def _band_above_panels(fig: Figure) -> float:
+    """Inches between the bottom of the suptitle and the top of the highest panel (labels included)."""
+    renderer = _renderer(fig)
+    panels = [ax for ax in fig.axes if not hasattr(ax, "_colorbar")]
+    top = max(ax.get_tightbbox(renderer).y1 for ax in panels)
+    return (fig._suptitle.get_window_extent(renderer).y0 - top) / fig.dpi
+
+
+@pytest.mark.parametrize("n_models, n_tokens", [(1, 30), (2, 13), (3, 13)])
+def test_plot_attention_compare_has_no_empty_band_above_the_panels(gen, n_models, n_tokens):
+    maps = {f"model {i}": _softmax_rows(gen, n_tokens, n_tokens) for i in range(n_models)}
+    fig = viz.plot_attention_compare(maps, [f"t{i}" for i in range(n_tokens)])
+    assert _band_above_panels(fig) < 0.3
+    _png(fig)
+
+
+def test_plot_attention_mean_and_grid_have_no_empty_band_above_the_panels(gen):
+    attentions = [_softmax_rows(gen, 1, 4, 13, 13) for _ in range(4)]
+    tokens = [f"t{i}" for i in range(13)]
+    assert _band_above_panels(viz.plot_attention_mean(attentions, tokens)) < 0.3
+    assert _band_above_panels(viz.plot_attention_grid(attentions, tokens)) < 0.3
+
+
+def test_plot_masking_guess_titles_stay_inside_the_figure():
+    tokens = ["[CLS]"] + [f"longword{i:02d}" for i in range(12)] + ["[SEP]"]
+    flags = _masking(len(tokens), masked=[1, 4, 7, 12], randomized=[], kept=[])
+    guesses = {p: [(tokens[p], 0.9), ("other", 0.1)] for p in (1, 4, 7, 12)}
+    fig = viz.plot_masking(tokens, flags, guesses=guesses)
+    renderer = _renderer(fig)
+    width = fig.get_figwidth() * fig.dpi
+    titles = [ax.title for ax in _panels(fig)[1:]]
+    assert len(titles) == 4 and all("target 'longword" in t.get_text() for t in titles)
+    for title in titles:
+        box = title.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= width, title.get_text()
+    for left, right in zip(titles, titles[1:]):  # neighbouring titles do not overlap
+        assert left.get_window_extent(renderer).x1 < right.get_window_extent(renderer).x0
+
+
+def test_plot_adaptation_legend_is_beside_the_axes_and_log_ticks_are_plain_numbers():
+    fig = viz.plot_adaptation(CURVES, log_y=True, reference={"MAML (Finn et al.)": {1: 0.67, 5: 0.38, 10: 0.35}})
+    renderer = _renderer(fig)
+    (ax,) = _panels(fig)
+    assert ax.get_legend().get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
+    labels = [t.get_text() for t in ax.get_yticklabels() + ax.get_yticklabels(minor=True) if t.get_text()]
+    assert labels and not any("e" in t or "10^" in t or "times" in t for t in labels), labels
+
+
+def test_plot_line_tasks_labels_where_each_run_ends():
+    from metalearn_edu.meta.line_tasks import fixed_points, line_tasks
+
+    tasks = line_tasks((2.0, 1.0, 0.1))
+    ends = fixed_points(tasks, 0.4, 5)
+    paths = {name: torch.stack([torch.tensor([3.0, -3.0]), theta]) for name, theta in ends.items()}
+    fig = viz.plot_line_tasks([t.centre for t in tasks], [t.normal for t in tasks], ["a", "b", "c"], paths=paths)
+    (ax,) = _panels(fig)
+    labels = {t.get_text() for t in ax.texts}
+    assert labels == {"θ* joint training", "θ* Reptile", "θ* MAML"}
+    _png(fig)

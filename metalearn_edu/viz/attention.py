@@ -31,6 +31,7 @@ from .style import (
     _text_color,
     _tick_fontsize,
     _token_label,
+    _trim_vertical_slack,
     _truncation,
     _with_note,
 )
@@ -241,6 +242,7 @@ def plot_attention_grid(
                 ax.set_ylabel(f"layer {layer}")
     fig.colorbar(image, ax=axes, shrink=min(0.8, 4.0 / nl + 0.2), label="attention weight")
     _label_attention_panels(fig, title or "Attention weights: layers × heads", note, fontsize)
+    _trim_vertical_slack(fig)
     return fig
 
 
@@ -286,6 +288,7 @@ def plot_attention_mean(
         ax.set_title(f"layer {l}")
     fig.colorbar(image, ax=list(axes), shrink=0.8, label=f"mean attention weight over {H} heads")
     _label_attention_panels(fig, title or "Attention averaged over heads, per layer", note, fontsize)
+    _trim_vertical_slack(fig)
     return fig
 
 
@@ -345,6 +348,7 @@ def plot_attention_compare(
     axes[0].set_ylabel("query")
     fig.colorbar(image, ax=list(axes), shrink=0.8, label="attention weight")
     fig.suptitle(title or "Attention compared across models")
+    _trim_vertical_slack(fig)
     return fig
 
 

@@ -190,6 +190,7 @@ def plot_masking(
 
 _FONTSIZE = 11.0  # of the token boxes
 _TARGET_SCALE = 0.8  # size of the target text relative to the box text
+_TITLE_CHAR_EM = 0.62  # a generous mean advance width of a DejaVu Sans character, in ems
 
 
 def _place_boxes(box_text: list[str], target_text: list[str], kind: np.ndarray,
@@ -272,7 +273,12 @@ def _draw_guesses(fig: Figure, layout: _Layout, shown_guesses: list, tokens: lis
         gax.tick_params(axis="x", labelsize=7)
         gax.set_xlabel("probability", fontsize=8)
         gax.set_ylabel("guess", fontsize=8, labelpad=1)
-        gax.set_title(f"pos {pos}: target '{_token_label(tokens[pos], 10)}'", fontsize=8.5)
+        # the title is centred on the panel's whole slot (labels included), in a size that fits it, so
+        # that a long target never runs past the figure's edge or into the next panel's title
+        panel_title = f"pos {pos}: target '{_token_label(tokens[pos], 10)}'"
+        axes_w = panel_w - 1.25
+        fits = (panel_w - 0.15) * 72.0 / (_TITLE_CHAR_EM * len(panel_title))
+        gax.set_title(panel_title, fontsize=min(8.5, fits), x=(axes_w - 0.75) / 2 / axes_w)
         for y, p in enumerate(probs):
             gax.text(min(p, 0.78) + 0.02, y, f"{p:.2f}", va="center", fontsize=7)
         guess_axes.append(gax)

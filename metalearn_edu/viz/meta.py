@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import EngFormatter, MaxNLocator
+from matplotlib.ticker import EngFormatter, LogFormatter, MaxNLocator
 
 from .style import (
     CHANCE_COLOR,
@@ -74,6 +74,13 @@ def _draw_chance(ax: Axes, chance: float | None) -> None:
         ax.axhline(float(chance), color=CHANCE_COLOR, linestyle=":", linewidth=1.5, label=f"chance ({chance:g})")
 
 
+class _PlainLogFormatter(LogFormatter):
+    """Tick labels of a log axis written as plain numbers ("0.4", "3"), not "4×10⁻¹" or "4e-01"."""
+
+    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+        return f"{x:g}"
+
+
 @_styled
 def plot_adaptation(
     curves: Mapping[str, Mapping[str, Any]],
@@ -103,8 +110,8 @@ def plot_adaptation(
         log_y: logarithmic y axis (useful for MSE).
 
     Returns:
-        The figure (one axes); its legend has one entry per method, then chance and
-        the reference series.
+        The figure (one axes); its legend, to the right of the axes, has one entry per
+        method, then chance and the reference series.
 
     Shapes:
         curves[m]["steps"], ["mean"], ["ci"]: (K_m,) each.
@@ -116,7 +123,7 @@ def plot_adaptation(
         ['MAML', 'MAML (Finn et al.)']
     """
     data = _check_curves(curves, "steps", "curves")
-    fig = _new_figure((7.0, 4.5))
+    fig = _new_figure((8.8, 4.5))
     ax = fig.add_subplot()
     _draw_ci_curves(ax, data, colors)
     _draw_chance(ax, chance)
@@ -130,13 +137,16 @@ def plot_adaptation(
                 markeredgecolor=REFERENCE_COLOR, markeredgewidth=1.8, label=str(label))
     if log_y:
         ax.set_yscale("log")
+        for axis_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+            axis_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(metric_name)
     band = " (mean ± 95% CI)" if any("ci" in c for c in data.values()) else " (mean)"
     ax.set_title(title or f"{metric_name} after k inner steps{band}")
     ax.grid(alpha=0.3)
-    ax.legend()
+    # beside the axes, never over the curves (the constrained layout makes room for it)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize="small")
     return fig
 
 
@@ -342,7 +352,8 @@ def plot_line_tasks(
         centres, normals: one point on each task's line and the line's normal, each (2,).
         labels: one legend label per line (e.g. its steepness).
         points: ``{method: θ (2,)}``, drawn as markers (end points or closed-form fixed points).
-        paths: ``{method: (S, 2)}`` trajectories, drawn as lines ending in a cross.
+        paths: ``{method: (S, 2)}`` trajectories, drawn as lines ending in a cross labelled
+            "θ* <method>" (the name up to its first " (").
         extent: the axes show [−extent, extent]²; points outside are listed in the title.
         title: axes title.
 
@@ -360,10 +371,18 @@ def plot_line_tasks(
         c, n = _as_array(c, "centre").reshape(2), _as_array(n, "normal").reshape(2)
         ax.axline(tuple(c), tuple(c + np.array([-n[1], n[0]])), color=colour, lw=2, label=label)
     outside = []
-    for (name, path), style in zip((paths or {}).items(), ("--", "-", ":", "-.")):
+    # where each run ends (its θ*) is a cross labelled with the method's short name; the labels sit
+    # on alternating sides, so that two runs that end close together stay readable
+    label_sides = (((10, 6), "left", "bottom"), ((-10, -8), "right", "top"), ((10, -8), "left", "top"),
+                   ((-10, 6), "right", "bottom"))
+    for i, ((name, path), style) in enumerate(zip((paths or {}).items(), ("--", "-", ":", "-."))):
         xy = _as_array(path, f"paths[{name!r}]").reshape(-1, 2)
         ax.plot(xy[:, 0], xy[:, 1], style, color=REFERENCE_COLOR, lw=1.5, label=name)
-        ax.plot(*xy[-1], "x", color=REFERENCE_COLOR, ms=9)
+        ax.plot(*xy[-1], "x", color=REFERENCE_COLOR, ms=9, mew=1.8)
+        offset, ha, va = label_sides[i % len(label_sides)]
+        ax.annotate(f"θ* {str(name).split(' (')[0]}", xy=tuple(xy[-1]), xytext=offset, textcoords="offset points",
+                    ha=ha, va=va, fontsize=9, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
+                    annotation_clip=True)
     for (name, point), marker in zip((points or {}).items(), SERIES_MARKERS):
         xy = _as_array(point, f"points[{name!r}]").reshape(2)
         ax.plot(*xy, marker, color=REFERENCE_COLOR, mfc="white", ms=9, mew=1.5, label=name)

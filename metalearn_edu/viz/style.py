@@ -115,6 +115,37 @@ def _new_figure(figsize: tuple[float, float], layout: str | None = "constrained"
     return NotebookFigure(figsize=figsize, dpi=FIG_DPI, layout=layout, facecolor="white")
 
 
+def _trim_vertical_slack(fig: Figure, keep_in: float = 0.12, rounds: int = 3) -> None:
+    """Shrink the figure's height by the empty band that aspect-locked panels leave above and below them.
+
+    Panels drawn with ``aspect="equal"`` are as wide as the layout allows and no taller than that, so
+    a figure sized in advance often has empty space between the title and the panels. This measures
+    the band (between the suptitle, or the top, and the highest panel; between the lowest panel and the
+    shared x label, or the bottom) after a layout pass and removes all but `keep_in` inches of it.
+    Colour bars are left out of the measure: they follow the panels' height.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not hasattr(fig.canvas, "get_renderer"):
+        FigureCanvasAgg(fig)  # the figure was made without pyplot: give it a canvas that can lay it out
+    for _ in range(rounds):
+        fig.draw_without_rendering()
+        renderer = fig.canvas.get_renderer()
+        panels = [ax for ax in fig.axes if ax.get_visible() and not hasattr(ax, "_colorbar")]
+        if not panels:
+            return
+        boxes = [ax.get_tightbbox(renderer) for ax in panels]
+        height_px = fig.get_figheight() * fig.dpi
+        title = fig._suptitle  # noqa: SLF001 (matplotlib keeps the suptitle here)
+        xlabel = getattr(fig, "_supxlabel", None)
+        top = title.get_window_extent(renderer).y0 if title is not None and title.get_text() else height_px
+        bottom = xlabel.get_window_extent(renderer).y1 if xlabel is not None and xlabel.get_text() else 0.0
+        slack = ((top - max(b.y1 for b in boxes)) + (min(b.y0 for b in boxes) - bottom)) / fig.dpi - 2 * keep_in
+        if slack < 0.05:
+            return
+        fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() - slack)
+
+
 def _as_array(x: Any, name: str) -> np.ndarray:
     """A float numpy array from a tensor (any device or dtype), an array or a list."""
     if hasattr(x, "detach"):  # a torch.Tensor; viz does not import torch
