@@ -26,3 +26,17 @@ def test_evaluation_curve_matches_trajectory(tiny_encoder):
     text = evaluate_adaptation(TextClassifierLoss(text_model), dict(text_model.named_parameters()),
                                [text_episode(i) for i in range(3)], 0.5, 2)
     assert text.metric == "accuracy" and all(0.0 <= m <= 1.0 for m in text.mean)
+
+
+def test_paired_difference_leaves_out_diverged_episodes():
+    from metalearn_edu.analysis import paired_ci
+    from metalearn_edu.meta.evaluation import AdaptationCurve
+
+    nan = float("nan")
+    a = AdaptationCurve([0, 1], [0, 0], [0, 0], "mse", per_episode=[[1.0, 0.5], [2.0, nan], [1.5, 0.7], [1.2, 0.6]])
+    b = AdaptationCurve([0, 1], [0, 0], [0, 0], "mse", per_episode=[[1.1, 0.6], [2.1, 0.9], [1.4, nan], [1.0, 0.4]])
+    assert a.difference(b, 1) == pytest.approx(paired_ci([0.5, 0.6], [0.6, 0.4]))  # episodes 1 and 2 left out
+    assert a.difference(b, 0) == pytest.approx(paired_ci([1.0, 2.0, 1.5, 1.2], [1.1, 2.1, 1.4, 1.0]))
+    c = AdaptationCurve([0, 1], [0, 0], [0, 0], "mse", per_episode=[[1.0, nan], [1.0, nan], [1.0, nan], [1.0, 0.1]])
+    with pytest.raises(ValueError, match="only 1 episode"):
+        a.difference(c, 1)

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from metalearn_edu.episodes import SinusoidTasks
 from metalearn_edu.meta import (
@@ -78,3 +79,18 @@ def test_select_params_on_encoder(tiny_encoder):
     assert select_params(model, "head") == list(EPISODE_HEAD_NAMES)
     cls_names = [n for n, _ in model.named_parameters() if n.startswith("cls_head.")]
     assert select_params(model, "head", head_names=cls_names) == cls_names
+
+
+def test_adapt_moves_under_no_grad_with_parameters_that_require_grad():
+    """Evaluation code often runs under torch.no_grad() with dict(model.named_parameters()); the inner
+    loop must still take its steps (it differentiates the support loss itself)."""
+    torch.manual_seed(0)
+    net = nn.Linear(2, 1)
+    theta = dict(net.named_parameters())
+    data = (torch.randn(8, 2), torch.randn(8, 1))
+    reference = adapt(functional_loss(net, "mse"), {n: p.detach() for n, p in theta.items()}, data, 0.1, 2)
+    with torch.no_grad():
+        trajectory = adapt(functional_loss(net, "mse"), theta, data, 0.1, 2)
+    assert trajectory.support_losses[-1] < trajectory.support_losses[0]
+    for n in theta:
+        assert torch.allclose(trajectory.adapted[n], reference.adapted[n])

@@ -80,13 +80,22 @@ class AdaptationCurve:
         return format_ci(*self.at(step), digits=digits)
 
     def difference(self, other: "AdaptationCurve", step: int) -> tuple[float, float]:
-        """Paired mean and 95% half-width of self − other after `step` steps, over the same episodes."""
+        """Paired mean and 95% half-width of self − other after `step` steps, over the same episodes.
+
+        Episodes where either curve has no finite value at that step (an inner loop that diverged and
+        was recorded, see `evaluate_adaptation`'s ``on_divergence``) are left out of the pairs.
+        """
         if self.n_episodes != other.n_episodes:
             raise ValueError(f"the curves have {self.n_episodes} and {other.n_episodes} episodes; a paired "
                              "difference needs the same episodes")
         self.at(step)  # raises for a step that was not evaluated
         i = self.steps.index(step)
-        return paired_ci([row[i] for row in self.per_episode], [row[i] for row in other.per_episode], self.confidence)
+        pairs = [(a[i], b[i]) for a, b in zip(self.per_episode, other.per_episode)
+                 if math.isfinite(a[i]) and math.isfinite(b[i])]
+        if len(pairs) < 2:
+            raise ValueError(f"only {len(pairs)} episode(s) have finite values in both curves at step {step}; "
+                             "a paired interval needs at least 2")
+        return paired_ci([a for a, _ in pairs], [b for _, b in pairs], self.confidence)
 
     def to_dict(self, per_episode: bool = False) -> dict[str, Any]:
         """A JSON-serialisable dict (per-episode values only when asked)."""

@@ -259,7 +259,10 @@ def adapt(loss_fn: LossFn, params: Params, support: Any, inner_lr: float | Mappi
     # φ₀ = θ as new nodes of the graph (views): the inner gradient is then taken with respect to φ
     # alone, never through another tensor built from the same θ (a head initialised from prototypes),
     # while the meta-gradient still flows back to θ through the view.
-    current: Params = {**params, **{n: params[n].view_as(params[n]) for n in names if params[n].requires_grad}}
+    # (Made with grad mode on: a view taken under no_grad claims requires_grad but is outside every graph,
+    # so no gradient would reach it and, under an outer no_grad, the loop would silently not move.)
+    with torch.enable_grad():
+        current: Params = {**params, **{n: params[n].view_as(params[n]) for n in names if params[n].requires_grad}}
     initial: float | None = None
     for step in range(inner_steps):
         # 1) the tensors to differentiate: φ_k itself if it is in a graph, else a fresh leaf
