@@ -9,6 +9,9 @@ so a number quoted anywhere is computed from the stored results, never typed.
   seeds, and the paired difference from the MLM start (`metalearn_edu.analysis.seed_ci`).
 * `equal_compute_table`: chapter 6's λ sweep — final MLM loss and accuracies per λ over seeds, and
   the measured points along each run's budget.
+* `cross_domain_table`, `kshot_table`, `crossing_point`, `paired_between`: chapter 7 — the same
+  models on movie reviews and debates, the low-resource curve, and two trained models compared
+  seed by seed.
 """
 
 from __future__ import annotations
@@ -25,7 +28,22 @@ CELLS = ("smlmt_k1", "smlmt_k5", "bbc_k1", "bbc_k5")
 CELL_TITLES = {"smlmt_k1": "SMLMT 1-shot", "smlmt_k5": "SMLMT 5-shot", "bbc_k1": "BBC 1-shot", "bbc_k5": "BBC 5-shot"}
 MODEL_NAMES = {"bow": "bag of words", "random": "random init", "mlm": "MLM (mlm-micro)", "maml": "MLM + MAML",
                "fomaml": "MLM + first-order MAML", "reptile": "MLM + Reptile", "protonet": "MLM + ProtoNet",
-               "minilm": "MiniLM (step 0)"}
+               "minilm": "MiniLM (step 0)", "lambda=0": "more MLM (λ = 0)", "lambda=0.5": "hybrid (λ = 0.5)",
+               "lambda=1": "SMLMT only (λ = 1)", "hybrid_smlmt": "Hybrid-SMLMT (SMLMT + BBC tasks)"}
+DOMAIN_CELLS = ("movies_k1", "movies_k5", "debates_k1", "debates_k5")
+CHINESE_CELLS = ("ner_k1", "ner_k5", "sent_k1", "sent_k5")
+CELL_TITLES_ZH = {"ner_k1": "NER 3-way 1-shot (F1)", "ner_k5": "NER 3-way 5-shot (F1)",
+                  "sent_k1": "sentiment 1-shot", "sent_k5": "sentiment 5-shot"}
+CHINESE_NAMES = {"bow": "character bag of words", "random": "random init", "mlm": "Chinese MLM (zh-mlm-micro)",
+                 "english_body": "English body + new Chinese embeddings", "scratch": "Chinese from scratch (same time)",
+                 "ner_fomaml": "MLM + first-order MAML on NER", "ner_maml": "MLM + MAML on NER",
+                 "ner_protonet": "MLM + prototypical tagger on NER", "smlmt_fomaml": "MLM + first-order MAML on SMLMT"}
+CELL_TITLES.update({"movies_k1": "movies 1-shot", "movies_k5": "movies 5-shot", "debates_k1": "debates 1-shot",
+                    "debates_k5": "debates 5-shot"})
+KSHOT_NAMES = {"tfidf": "TF-IDF + logistic regression", "linear_probe": "linear probe (frozen MLM)",
+               "prototype_head": "prototype head (MLM, step 0)", "mlm_protocol": "MLM, top block + head",
+               "finetune_all": "MLM, whole encoder fine-tuned", "protonet_protocol": "ProtoNet init, top block + head",
+               "fomaml_protocol": "first-order MAML init, top block + head"}
 
 
 def load_study(name: str, folder: Path | None = None) -> dict[str, Any]:
@@ -41,12 +59,13 @@ def _last_step(curve: dict[str, Any], first: int, size: int) -> list[float]:
     return [row[-1] for row in curve["per_episode"][start:start + size]]
 
 
-def few_shot_table(study: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+def few_shot_table(study: dict[str, Any], cells: tuple[str, ...] = CELLS) -> dict[str, dict[str, dict[str, Any]]]:
     """Method -> cell -> ``mean``, ``half`` (over seeds), and ``diff``/``diff_half``/``diff_per_seed``
-    (paired with the MLM start on each seed's episodes), ``steps`` (outer steps per seed)."""
+    (paired with the MLM start on each seed's episodes), ``steps`` (outer steps per seed, when the
+    study recorded them). Methods with fewer than two finished seeds are left out."""
     size, seeds = study["settings"]["episodes"], study["settings"]["seeds"]
     models = study["models"]
-    mlm = {c: [_last_step(models["mlm"]["eval"][c], s * size, size) for s in seeds] for c in CELLS}
+    mlm = {c: [_last_step(models["mlm"]["eval"][c], s * size, size) for s in seeds] for c in cells}
     table: dict[str, dict[str, dict[str, Any]]] = {}
     for method, entry in models.items():
         rows: dict[str, dict[str, Any]] = {}
@@ -54,10 +73,14 @@ def few_shot_table(study: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]
         done = [s for s in seeds if str(s) in entry.get("seeds", {})] if trained else seeds
         if len(done) < 2:
             continue
-        for cell in CELLS:
+        for cell in cells:
             if trained:
+                if any(cell not in entry["seeds"][str(s)]["eval"] for s in done):
+                    continue
                 per_seed = [[r[-1] for r in entry["seeds"][str(s)]["eval"][cell]["per_episode"]] for s in done]
             else:
+                if cell not in entry.get("eval", {}):
+                    continue  # e.g. a bag of words has no NER cell
                 per_seed = [_last_step(entry["eval"][cell], s * size, size) for s in done]
             mean, half, values = seed_ci(per_seed)
             row: dict[str, Any] = {"mean": mean, "half": half, "per_seed": values}
@@ -65,10 +88,193 @@ def few_shot_table(study: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]
                 d, dh, dv = seed_ci(per_seed, [mlm[cell][seeds.index(s)] for s in done])
                 row.update(diff=d, diff_half=dh, diff_per_seed=dv)
             rows[cell] = row
-        if trained:
+        if trained and all("train" in entry["seeds"][str(s)] for s in done):
             rows["steps"] = {"per_seed": [entry["seeds"][str(s)]["train"]["outer_steps"] for s in done]}
         table[method] = rows
     return table
+
+
+def chinese_table(study: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Chapter 8's table: `few_shot_table` on the NER (entity F1) and sentiment (accuracy) cells."""
+    return few_shot_table(study, CHINESE_CELLS)
+
+
+def paired_fixed(study: dict[str, Any], a: str, b: str, cells: tuple[str, ...] = CHINESE_CELLS
+                 ) -> dict[str, dict[str, Any]]:
+    """Two untrained-per-seed models (each one run) on the same episodes: cell -> paired ``diff``/``diff_half``
+    over every episode both were tested on, and ``n`` (a t-interval over episodes: it covers the episodes'
+    variance, not that of the runs that made the two models)."""
+    from .analysis import paired_ci
+
+    ea, eb = study["models"][a]["eval"], study["models"][b]["eval"]
+    out = {}
+    for cell in cells:
+        if cell not in ea or cell not in eb:
+            continue
+        va, vb = [r[-1] for r in ea[cell]["per_episode"]], [r[-1] for r in eb[cell]["per_episode"]]
+        n = min(len(va), len(vb))
+        d, dh = paired_ci(va[:n], vb[:n])
+        out[cell] = {"diff": d, "diff_half": dh, "n": n}
+    return out
+
+
+def chinese_markdown(study: dict[str, Any]) -> str:
+    """Chapter 8's table as Markdown."""
+    table = chinese_table(study)
+    s = study["settings"]
+    lines = ["| model | " + " | ".join(CELL_TITLES_ZH[c] for c in CHINESE_CELLS) + " |",
+             "|---|" + "---:|" * len(CHINESE_CELLS)]
+    for method, rows in table.items():
+        cells = []
+        for c in CHINESE_CELLS:
+            if c not in rows:
+                cells.append("—")
+                continue
+            r = rows[c]
+            cell = format_ci(r["mean"], r["half"])
+            if "diff" in r:
+                cell += f" (Δ {r['diff']:+.3f} ± {r['diff_half']:.3f})"
+            cells.append(cell)
+        lines.append(f"| {CHINESE_NAMES.get(method, method)} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"People's Daily NER: entity-level micro F1 with exact spans, 3-way (PER/LOC/ORG) episodes of test "
+                 f"sentences; reviews: 2-way sentiment accuracy. After {s['test_steps']} test-time steps (bag of words: "
+                 f"step 0); mean over {len(s['seeds'])} seeds, each tested on its own {s['episodes']} episodes per cell, "
+                 "± the 95% t-interval over seeds; Δ: paired difference from the Chinese MLM start.")
+    transfer = study.get("transfer", {})
+    if transfer:
+        lines.append("")
+        lines.append("| body | steps in the budget | trainable parameters | held-out MLM loss (unigram) |")
+        lines.append("|---|---:|---:|---:|")
+        for name in ("english_body", "scratch"):
+            t = transfer.get(name)
+            if t:
+                lines.append(f"| {CHINESE_NAMES[name]} | {t['steps']:,} | {t['trainable_parameters']:,} | "
+                             f"{t['loss']:.3f} ({t['unigram_loss']:.3f}) |")
+    return "\n".join(lines)
+
+
+def difference_curves(study: dict[str, Any], cell: str) -> dict[str, dict[str, list[float]]]:
+    """Per trained method, the paired difference from the MLM start after each test-time step.
+
+    Returns:
+        method -> ``{"steps", "mean", "ci"}`` (mean over seeds and the t-interval over seeds, per step), the
+        form `viz.plot_adaptation` draws: the gaps a table of final accuracies hides, on a zoomed axis.
+    """
+    size, seeds = study["settings"]["episodes"], study["settings"]["seeds"]
+    start = study["models"]["mlm"]["eval"][cell]
+    out = {}
+    for method, entry in study["models"].items():
+        done = [s for s in seeds if str(s) in entry.get("seeds", {})]
+        if len(done) < 2:
+            continue
+        rows = [entry["seeds"][str(s)]["eval"][cell]["per_episode"] for s in done]
+        n_steps = len(rows[0][0])
+        means, halves = [], []
+        for j in range(n_steps):
+            base = []
+            for s in done:
+                first = s * size - start.get("first_episode", 0)
+                base.append([r[j] for r in start["per_episode"][first:first + size]])
+            d, h, _ = seed_ci([[r[j] for r in per] for per in rows], base)
+            means.append(d)
+            halves.append(h)
+        out[method] = {"steps": list(range(n_steps)), "mean": means, "ci": halves}
+    return out
+
+
+def cross_domain_table(study: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Chapter 7's table: `few_shot_table` on the movie-review and debate cells."""
+    return few_shot_table(study, DOMAIN_CELLS)
+
+
+def paired_between(study: dict[str, Any], a: str, b: str, cells: tuple[str, ...] = DOMAIN_CELLS
+                   ) -> dict[str, dict[str, Any]]:
+    """Two trained models compared seed by seed: seed s of both was tested on the same episodes, so
+    mean(a_s) − mean(b_s) is a paired difference per seed; cell -> ``diff``, ``diff_half``, ``per_seed``."""
+    ea, eb = study["models"][a]["seeds"], study["models"][b]["seeds"]
+    seeds = [s for s in study["settings"]["seeds"] if str(s) in ea and str(s) in eb]
+    if len(seeds) < 2:
+        raise ValueError(f"{a} and {b} share {len(seeds)} finished seed(s); a paired interval needs at least 2")
+    out = {}
+    for cell in cells:
+        per_a = [[r[-1] for r in ea[str(s)]["eval"][cell]["per_episode"]] for s in seeds]
+        per_b = [[r[-1] for r in eb[str(s)]["eval"][cell]["per_episode"]] for s in seeds]
+        d, dh, dv = seed_ci(per_a, per_b)
+        out[cell] = {"diff": d, "diff_half": dh, "per_seed": dv, "seeds": seeds}
+    return out
+
+
+def kshot_table(study: dict[str, Any], reference: str = "finetune_all") -> dict[str, dict[str, Any]]:
+    """The low-resource curve: method -> ``k``, ``mean``, ``half`` (over episodes) and ``diff``/``diff_half``
+    (paired with `reference` on the same episodes), one entry per K that every method finished."""
+    from .analysis import mean_ci, paired_ci
+
+    rows = study.get("kshot", {})
+    ks = sorted(int(k) for k, r in rows.items() if r.get("done"))
+    methods = [m for m in rows[str(ks[0])] if isinstance(rows[str(ks[0])][m], list)] if ks else []
+    out: dict[str, dict[str, Any]] = {}
+    for m in methods:
+        entry: dict[str, Any] = {"k": [], "mean": [], "half": [], "diff": [], "diff_half": []}
+        for k in ks:
+            values, ref = rows[str(k)].get(m), rows[str(k)][reference]
+            if values is None:
+                continue
+            mean, half = mean_ci(values)
+            d, dh = (0.0, 0.0) if m == reference else paired_ci(values, ref)
+            for key, v in zip(("k", "mean", "half", "diff", "diff_half"), (k, mean, half, d, dh)):
+                entry[key].append(v)
+        out[m] = entry
+    return out
+
+
+def verdict(diff: float, half: float) -> str:
+    """``"higher"``, ``"lower"`` or ``"no measurable difference"``: whether the interval diff ± half excludes 0."""
+    if diff - half > 0:
+        return "higher"
+    if diff + half < 0:
+        return "lower"
+    return "no measurable difference"
+
+
+def describe(diff: float, half: float, digits: int = 3, unit: str = "") -> str:
+    """A paired difference in words, e.g. ``"+0.021 ± 0.015 (higher)"`` or ``"−0.004 ± 0.020 (no measurable
+    difference)"``: what the prose of a chapter quotes, computed rather than typed.
+
+    Example:
+        >>> describe(0.021, 0.015)
+        '+0.021 ± 0.015 (higher)'
+    """
+    return f"{diff:+.{digits}f}{unit} ± {half:.{digits}f}{unit} ({verdict(diff, half)})"
+
+
+def crossing_point(k: list[int], diff: list[float]) -> float | None:
+    """Where a paired-difference curve over K first changes sign, interpolated linearly in log₂ K.
+
+    K's where the difference is exactly 0 (a tie: e.g. two methods that coincide at K = 1) are
+    skipped; the crossing lies between the last non-zero value and the first one of the opposite sign.
+
+    Returns:
+        None when the sign never changes, else the K (a float) at which the curve crosses zero.
+
+    Example:
+        >>> crossing_point([1, 2, 4, 8], [0.05, 0.02, -0.02, -0.04])
+        2.828...
+        >>> crossing_point([1, 2, 4], [0.0, -0.01, -0.03]) is None
+        True
+    """
+    import math
+
+    last = None  # index of the last non-zero difference
+    for i, d in enumerate(diff):
+        if d == 0:
+            continue
+        if last is not None and (d > 0) != (diff[last] > 0):
+            a, b = diff[last], d
+            la, lb = math.log2(k[last]), math.log2(k[i])
+            return 2 ** (la + (lb - la) * a / (a - b))
+        last = i
+    return None
 
 
 def equal_compute_table(study: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -169,10 +375,53 @@ def equal_compute_markdown(study: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cross_domain_markdown(study: dict[str, Any]) -> str:
+    """Chapter 7's cross-domain table and low-resource sweep as Markdown."""
+    table = cross_domain_table(study)
+    s = study["settings"]
+    lines = ["| model | " + " | ".join(CELL_TITLES[c] for c in DOMAIN_CELLS) + " |",
+             "|---|" + "---:|" * len(DOMAIN_CELLS)]
+    for method, rows in table.items():
+        cells = []
+        for c in DOMAIN_CELLS:
+            r = rows[c]
+            cell = format_ci(r["mean"], r["half"])
+            if "diff" in r:
+                cell += f" (Δ {r['diff']:+.3f} ± {r['diff_half']:.3f})"
+            cells.append(cell)
+        lines.append(f"| {MODEL_NAMES.get(method, method)} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"Movie reviews: 2-way sentiment; debates: 4-way speaker identification on speakers never seen in "
+                 f"meta-training. Accuracy after {s['test_steps']} test-time steps (bag of words and MiniLM: step 0); "
+                 f"mean over {len(s['seeds'])} seeds, each tested on its own {s['episodes']} episodes per cell, ± the "
+                 "95% t-interval over seeds; Δ: paired difference from the MLM start.")
+    return "\n".join(lines)
+
+
+def kshot_markdown(study: dict[str, Any]) -> str:
+    """Chapter 7's low-resource sweep as Markdown (empty when the study has none)."""
+    ks = kshot_table(study)
+    s = study["settings"]
+    lines: list[str] = []
+    if ks:
+        first = next(iter(ks.values()))
+        lines += ["| method | " + " | ".join(f"K = {k}" for k in first["k"]) + " |",
+                  "|---|" + "---:|" * len(first["k"])]
+        for m, e in ks.items():
+            lines.append(f"| {KSHOT_NAMES.get(m, m)} | " + " | ".join(format_ci(a, h) for a, h in zip(e["mean"], e["half"]))
+                         + " |")
+        lines.append("")
+        lines.append(f"Movie-review sentiment with K labelled reviews per class, {s['kshot_episodes']} episodes per K "
+                     "(20 query reviews per class), the same episodes for every method; mean ± 95% CI over episodes.")
+    return "\n".join(lines)
+
+
 def readme_tables(folder: Path | None = None) -> dict[str, str]:
     """Marker name -> generated Markdown, for every study whose JSON exists."""
     out = {}
-    for name, render in (("few_shot_text", few_shot_markdown), ("equal_compute", equal_compute_markdown)):
+    for name, render in (("few_shot_text", few_shot_markdown), ("equal_compute", equal_compute_markdown),
+                         ("cross_domain", lambda st: cross_domain_markdown(st) + "\n\n" + kshot_markdown(st)),
+                         ("chinese", chinese_markdown)):
         try:
             out[name] = render(load_study(name, folder))
         except FileNotFoundError:

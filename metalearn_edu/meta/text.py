@@ -133,7 +133,7 @@ def text_task_suites(tokenizer: Any, n_way: int = 5, k_shot: int = 5, q_query: i
     return TextTaskSuites(smlmt_train, smlmt_test, bbc_test, train_words, test_words)
 
 
-def bag_of_words_accuracy(episode: Episode, c: float = 1.0, weighting: str = "binary") -> float:
+def bag_of_words_accuracy(episode: Episode, c: float = 1.0, weighting: str = "binary", analyzer: str = "word") -> float:
     """Query accuracy of a logistic regression on the support set's words.
 
     Texts are ``episode.info["support_texts"]`` / ``["query_texts"]`` (both
@@ -146,6 +146,8 @@ def bag_of_words_accuracy(episode: Episode, c: float = 1.0, weighting: str = "bi
         episode: a text episode from `TextClassificationEpisodes` or `SMLMTEpisodes`.
         c: the inverse L2 regularisation strength of scikit-learn's `LogisticRegression`.
         weighting: ``"binary"`` or ``"tfidf"``.
+        analyzer: ``"word"``, or ``"char"`` (characters and character pairs: for Chinese, which has
+            no spaces between words).
 
     Returns:
         Accuracy on the query set (chance is 1/N).
@@ -163,8 +165,11 @@ def bag_of_words_accuracy(episode: Episode, c: float = 1.0, weighting: str = "bi
                          "TextClassificationEpisodes or SMLMTEpisodes")
     support = [t.replace("[MASK]", " ") for t in info["support_texts"]]
     query = [t.replace("[MASK]", " ") for t in info["query_texts"]]
-    vectorizer = CountVectorizer(binary=True, lowercase=True) if weighting == "binary" else \
-        TfidfVectorizer(lowercase=True, sublinear_tf=True)
+    if analyzer not in ("word", "char"):
+        raise ValueError(f"analyzer={analyzer!r} is not allowed; choose 'word' or 'char'")
+    grams = {"analyzer": "char", "ngram_range": (1, 2)} if analyzer == "char" else {}
+    vectorizer = CountVectorizer(binary=True, lowercase=True, **grams) if weighting == "binary" else \
+        TfidfVectorizer(lowercase=True, sublinear_tf=True, **grams)
     x_support = vectorizer.fit_transform(support)
     y_support = episode.support_y.tolist()
     y_query = episode.query_y.tolist()

@@ -161,3 +161,87 @@ def plot_hybrid_run(history: Any, before: Mapping[str, float], after: Mapping[st
         ax.set_title(name, fontsize=9)
     fig.suptitle(title or "A short hybrid run: (1 − λ)·MLM + λ·SMLMT")
     return fig
+
+
+@_styled
+def plot_low_resource(table: Mapping[str, Mapping[str, Sequence[float]]], reference: str,
+                      names: Mapping[str, str] | None = None, title: str = "", note: str = "",
+                      chance: float | None = None) -> Figure:
+    """Accuracy against labelled examples per class (log₂ K), and each method's paired difference from `reference`.
+
+    Args:
+        table: method -> ``{"k", "mean", "half", "diff", "diff_half"}`` (`metalearn_edu.studies.kshot_table`).
+        reference: the method the right panel subtracts (its own row is left out there).
+        names: display names of the methods.
+        chance: a dashed line on the left panel.
+    """
+    if not table:
+        raise ValueError("table is empty; give at least one method's curve")
+    names = dict(names or {})
+    labels = {m: names.get(m, m) for m in table}
+    colors = _series_colors(list(labels.values()), None)
+    fig = _new_figure((11.5, 4.4))
+    left, right = fig.subplots(1, 2)
+    for m, row in table.items():
+        k = np.asarray(row["k"], dtype=float)
+        mean, half = np.asarray(row["mean"]), np.asarray(row["half"])
+        color = colors[labels[m]]
+        left.plot(k, mean, "o-", color=color, markersize=4, label=labels[m],
+                  linewidth=2.2 if m == reference else 1.4)
+        left.fill_between(k, mean - half, mean + half, color=color, alpha=0.12, linewidth=0)
+        if m != reference:
+            d, dh = np.asarray(row["diff"]), np.asarray(row["diff_half"])
+            right.plot(k, d, "o-", color=color, markersize=4, label=labels[m])
+            right.fill_between(k, d - dh, d + dh, color=color, alpha=0.12, linewidth=0)
+    if chance is not None:
+        left.axhline(chance, color=CHANCE_COLOR, linestyle="--", linewidth=1.0, label="chance")
+    right.axhline(0.0, color="black", linewidth=1.0)
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ks = sorted({int(k) for row in table.values() for k in row["k"]})
+        ax.set_xticks(ks)
+        ax.set_xticklabels([str(k) for k in ks])
+        ax.set_xlabel("labelled examples per class, K (log scale)")
+        ax.grid(alpha=0.3)
+    left.set_ylabel("query accuracy (mean ± 95% CI over episodes)")
+    right.set_ylabel(f"paired difference from {labels.get(reference, reference)}")
+    left.legend(loc="best", fontsize=7)
+    right.set_title("above 0: better than the reference on the same episodes", fontsize=9)
+    fig.suptitle(title + (f"\n{note}" if note else ""))
+    return fig
+
+
+@_styled
+def plot_meta_history(histories: Mapping[str, Any], title: str = "", smoothing: float = 0.8,
+                      ylabel: str = "query loss after adaptation (nats)") -> Figure:
+    """Meta-training curves: the meta-loss of every outer step (faint) and its moving average (line).
+
+    Args:
+        histories: label -> a `meta.MetaHistory` (or its dict) with ``steps`` and ``meta_loss``.
+        smoothing: weight of the exponential moving average in [0, 1) (bias-corrected, so the line
+            starts at the first value).
+    """
+    if not histories:
+        raise ValueError("histories is empty; give at least one {label: MetaHistory}")
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"smoothing={smoothing!r} is not allowed; it must lie in [0, 1)")
+    colors = _series_colors(list(histories), None)
+    fig = _new_figure((7.0, 4.0))
+    ax = fig.add_subplot()
+    for label, h in histories.items():
+        get = (lambda k: h[k]) if isinstance(h, Mapping) else (lambda k: getattr(h, k))
+        steps, loss = np.asarray(get("steps"), dtype=float), np.asarray(get("meta_loss"), dtype=float)
+        if not len(steps):
+            continue
+        ax.plot(steps, loss, color=colors[label], alpha=0.3, linewidth=0.9)
+        smooth, mean = np.empty_like(loss), 0.0
+        for i, v in enumerate(loss):
+            mean = smoothing * mean + (1 - smoothing) * v
+            smooth[i] = mean / (1 - smoothing ** (i + 1))
+        ax.plot(steps, smooth, color=colors[label], linewidth=2.0, label=f"{label} (moving average)")
+    ax.set_xlabel("outer step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig

@@ -1,0 +1,148 @@
+"""Tests of `metalearn_edu.studies`: the tables, paired intervals and summaries the chapters and README quote."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from metalearn_edu import studies
+from metalearn_edu.analysis import mean_ci, paired_ci
+
+
+def _curve(values, first=0):
+    """An evaluation record as the benchmarks store it: one row of per-step values per episode."""
+    return {"per_episode": [[v, v] for v in values], "first_episode": first, "mean": [0, 0], "ci": [0, 0]}
+
+
+def _few_shot_study():
+    size, seeds = 4, [0, 1, 2]
+    cells = studies.CELLS
+    mlm = [0.5, 0.6, 0.7, 0.8] * 3  # 12 episodes: 3 blocks of 4
+    study = {"settings": {"episodes": size, "seeds": seeds, "test_steps": 1},
+             "models": {"mlm": {"eval": {c: _curve(mlm) for c in cells}},
+                        "bow": {"eval": {c: _curve([v - 0.1 for v in mlm]) for c in cells}},
+                        "fomaml": {"seeds": {}}}}
+    gains = {0: 0.02, 1: 0.04, 2: 0.03}
+    for s in seeds:
+        block = mlm[s * size:(s + 1) * size]
+        study["models"]["fomaml"]["seeds"][str(s)] = {
+            "eval": {c: _curve([v + gains[s] for v in block], s * size) for c in cells},
+            "train": {"outer_steps": 100 + s}}
+    return study, gains
+
+
+def test_few_shot_table_pairs_each_seed_with_the_start_on_its_own_episodes():
+    study, gains = _few_shot_study()
+    table = studies.few_shot_table(study)
+    row = table["fomaml"]["bbc_k5"]
+    want_mean, want_half = mean_ci(list(gains.values()))
+    assert row["diff"] == pytest.approx(want_mean) and row["diff_half"] == pytest.approx(want_half)
+    assert row["diff_per_seed"] == pytest.approx([0.02, 0.04, 0.03])
+    assert table["fomaml"]["steps"]["per_seed"] == [100, 101, 102]
+    assert table["bow"]["bbc_k5"]["diff"] == pytest.approx(-0.1) and table["bow"]["bbc_k5"]["diff_half"] < 1e-9
+    assert "diff" not in table["mlm"]["bbc_k5"]
+    md = studies.few_shot_markdown(study)
+    assert "| MLM + first-order MAML | 100, 101, 102 |" in md and "(Δ +0.030 ± " in md
+
+
+def test_a_method_with_one_finished_seed_is_left_out():
+    study, _ = _few_shot_study()
+    del study["models"]["fomaml"]["seeds"]["1"], study["models"]["fomaml"]["seeds"]["2"]
+    assert "fomaml" not in studies.few_shot_table(study)
+
+
+def test_difference_curves_per_step():
+    study, gains = _few_shot_study()
+    curves = studies.difference_curves(study, "smlmt_k1")
+    assert curves["fomaml"]["steps"] == [0, 1]
+    assert curves["fomaml"]["mean"] == pytest.approx([0.03, 0.03])
+
+
+def test_paired_between_two_trained_models():
+    study, _ = _few_shot_study()
+    seeds = study["models"]["fomaml"]["seeds"]
+    study["models"]["other"] = {"seeds": {
+        s: {"eval": {c: _curve([r[0] - 0.01 for r in e["eval"][c]["per_episode"]]) for c in studies.CELLS}}
+        for s, e in seeds.items()}}
+    out = studies.paired_between(study, "fomaml", "other", cells=studies.CELLS)
+    assert out["bbc_k1"]["diff"] == pytest.approx(0.01) and out["bbc_k1"]["seeds"] == [0, 1, 2]
+    with pytest.raises(ValueError, match="at least 2"):
+        studies.paired_between({**study, "models": {**study["models"], "other": {"seeds": {}}}}, "fomaml", "other",
+                               cells=studies.CELLS)
+
+
+def test_paired_fixed_uses_every_shared_episode():
+    a, b = [0.2, 0.4, 0.6, 0.9], [0.1, 0.4, 0.4, 0.8]
+    study = {"models": {"x": {"eval": {"ner_k1": _curve(a)}}, "y": {"eval": {"ner_k1": _curve(b), "sent_k1": _curve(b)}}}}
+    out = studies.paired_fixed(study, "x", "y")
+    assert list(out) == ["ner_k1"] and out["ner_k1"]["n"] == 4
+    assert (out["ner_k1"]["diff"], out["ner_k1"]["diff_half"]) == pytest.approx(paired_ci(a, b))
+
+
+def test_kshot_table_and_crossing_points():
+    study = {"kshot": {"1": {"ft": [0.5, 0.5], "proto": [0.6, 0.62], "done": True, "seconds": 3.0},
+                       "2": {"ft": [0.55, 0.57], "proto": [0.58, 0.6], "done": True},
+                       "4": {"ft": [0.7, 0.72], "proto": [0.6, 0.6], "done": True},
+                       "8": {"ft": [0.8], "proto": [0.7], "done": False}}}
+    table = studies.kshot_table(study, reference="ft")
+    assert table["proto"]["k"] == [1, 2, 4]  # the unfinished K is left out, and so is the "seconds" entry
+    assert table["proto"]["diff"] == pytest.approx([0.11, 0.03, -0.11])
+    k = studies.crossing_point(table["proto"]["k"], table["proto"]["diff"])
+    assert k == pytest.approx(2 ** (1 + 0.03 / 0.14))
+    assert studies.crossing_point([1, 2, 4], [0.0, 0.0, 0.0]) is None
+    assert studies.crossing_point([1, 2, 4, 8], [0.0, -0.01, 0.0, 0.02]) == pytest.approx(2 ** (1 + 2 * 0.01 / 0.03))
+
+
+def test_verdict_and_describe():
+    assert studies.verdict(0.02, 0.01) == "higher" and studies.verdict(-0.02, 0.01) == "lower"
+    assert studies.verdict(0.005, 0.01) == "no measurable difference"
+    assert studies.describe(-0.004, 0.02) == "-0.004 ± 0.020 (no measurable difference)"
+
+
+def _equal_compute_study():
+    size, seeds = 2, [0, 1]
+    start = {"mlm": {"loss": 4.45}, **{c: _curve([0.5, 0.6, 0.7, 0.8]) for c in studies.CELLS}}
+    runs = {}
+    for w in (0.0, 1.0):
+        for s in seeds:
+            block = [0.5, 0.6, 0.7, 0.8][s * size:(s + 1) * size]
+            point = lambda final, t: {"seconds": t, "steps": int(t), "tokens": 10 * int(t), "final": final,  # noqa: E731
+                                      "eval": {"mlm": {"loss": 4.45 + w * 0.3 - 0.01 * s},
+                                               **{c: _curve([v + 0.02 * w for v in block]) for c in studies.CELLS}}}
+            runs[f"lambda={w:g}/seed={s}"] = {"points": [point(False, 60.0), point(True, 120.0)]}
+    return {"settings": {"episodes": size, "seeds": seeds, "weights": [0.0, 1.0], "budget": 120, "test_steps": 1},
+            "start": start, "runs": runs}
+
+
+def test_equal_compute_table_pairs_runs_with_the_start():
+    table = studies.equal_compute_table(_equal_compute_study())
+    assert set(table) == {"0", "1"}
+    assert table["1"]["mlm_loss"]["diff"] == pytest.approx(0.295)
+    assert table["1"]["bbc_k5"]["diff"] == pytest.approx(0.02) and table["0"]["bbc_k5"]["diff"] == pytest.approx(0.0)
+    assert table["1"]["curve"]["seconds"] == [[0.0, 60.0, 120.0]] * 2
+    assert "| 1 | 120, 120 |" in studies.equal_compute_markdown(_equal_compute_study())
+
+
+def test_readme_sections_are_rewritten_between_markers(tmp_path: Path):
+    import json
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    study, _ = _few_shot_study()
+    (folder / "few_shot_text.json").write_text(json.dumps(study))
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:few_shot_text -->\nold table\n<!-- /results:few_shot_text -->\nend\n")
+    assert studies.update_readme(readme, folder, check=True) == ["few_shot_text"]
+    assert "old table" in readme.read_text()  # check=True changes nothing
+    assert studies.update_readme(readme, folder) == ["few_shot_text"]
+    text = readme.read_text()
+    assert "old table" not in text and "MLM + first-order MAML" in text and text.endswith("end\n")
+    assert studies.update_readme(readme, folder, check=True) == []
+
+
+def test_missing_study_names_the_command(tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match=r"python benchmarks/nothing.py"):
+        studies.load_study("nothing", tmp_path)
+    assert math.isfinite(1.0)
