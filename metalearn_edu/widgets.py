@@ -140,9 +140,33 @@ class Playground:
 # ---------------------------------------------------------------------------------------
 # Attention explorer
 # ---------------------------------------------------------------------------------------
+class _Cache:
+    """A small least-recently-used cache (the explorer keeps forward passes and figures of recent texts)."""
+
+    def __init__(self, size: int = 16):
+        self.size, self.items = size, {}
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        if key in self.items:
+            self.items[key] = self.items.pop(key)  # most recently used last
+            return self.items[key]
+        value = self.items[key] = make()
+        while len(self.items) > self.size:
+            self.items.pop(next(iter(self.items)))
+        return value
+
+
+_ATTENTION = _Cache(8)  # (model, tokenizer, text, max_tokens) -> (attentions, tokens)
+_VIEWS = _Cache(24)  # (model, tokenizer, text, max_tokens, view[, layer, head]) -> Figure
+
+
 def render_attention(model: Any, tokenizer: Any, text: str, layer: int, head: int, view: str = "head",
                      max_tokens: int = 32):
-    """The picture behind the attention explorer: one head, a layers × heads grid, or the summary.
+    """The picture behind the attention explorer: one head, a layers × heads mosaic, or the summary.
+
+    The forward pass of a (model, text) is computed once and kept, and so are the figures: the
+    mosaic and the summary do not depend on layer and head, so moving those sliders in those views
+    costs nothing, and going back to a view already drawn shows it at once.
 
     Returns:
         A Figure, or a message string when `text`, `layer`, `head` or `view` is out of range.
@@ -156,17 +180,29 @@ def render_attention(model: Any, tokenizer: Any, text: str, layer: int, head: in
         return f"head={head} is out of range: this model has heads 0..{cfg.n_heads - 1}"
     if view not in ATTENTION_VIEWS:
         return f"view={view!r}; choose one of {ATTENTION_VIEWS}"
-    enc = tokenizer(text, return_tensors="pt", truncation=True, max_length=min(max_tokens, cfg.max_len))
-    tokens = tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
-    with torch.no_grad():
-        attentions = model(enc["input_ids"], return_attention=True).attentions
+    base = (id(model), id(tokenizer), text, max_tokens)
+
+    def forward():
+        enc = tokenizer(text, return_tensors="pt", truncation=True, max_length=min(max_tokens, cfg.max_len))
+        with torch.no_grad():
+            attentions = model(enc["input_ids"], return_attention=True).attentions
+        return [a.detach() for a in attentions], tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
+
+    attentions, tokens = _ATTENTION.get(base, forward)
     if view == "head":
-        return viz.plot_attention_head(attentions[layer][0, head], tokens, title=f"layer {layer}, head {head}",
-                                       max_tokens=max_tokens)
+        return _VIEWS.get((*base, view, layer, head), lambda: viz.plot_attention_head(
+            attentions[layer][0, head], tokens, title=f"layer {layer}, head {head}", max_tokens=max_tokens))
     if view == "grid":
-        return viz.plot_attention_grid(attentions, tokens, index=0, max_tokens=max_tokens)
-    stats = model_attention_stats(model, tokenizer, [text])
-    return viz.plot_head_summary(stats, title="pattern statistics on this text")
+        return _VIEWS.get((*base, view), lambda: viz.plot_attention_mosaic(attentions, tokens, index=0,
+                                                                           max_tokens=max_tokens))
+
+    def summary():
+        stats = model_attention_stats(model, tokenizer, [text], max_len=max_tokens)
+        # four statistics, colours only: the explorer's view must draw in well under a second
+        return viz.plot_head_summary(stats, keys=("cls", "sep", "prev", "next"), annotate=False,
+                                     title="pattern statistics on this text (all seven: chapter 1)")
+
+    return _VIEWS.get((*base, view), summary)
 
 
 def attention_explorer(models: Mapping[str, tuple[Any, Any]], text: str = "The minister said the new tax would hurt small firms.") -> Playground:
@@ -356,7 +392,7 @@ def render_few_shot(models: Mapping[str, tuple[Any, Any]], model_name: str, task
         A Figure, or a message string when a value does not fit the data (e.g. K above
         what the smallest class can supply).
     """
-    from .meta.text import bag_of_words_accuracy, evaluate_text_adaptation, text_task_suites
+    from .meta.text import bag_of_words_accuracy, evaluate_text_adaptation, held_out_sampler
 
     if model_name not in models:
         return f"model {model_name!r} is not loaded; choose one of {list(models)}"
@@ -365,8 +401,8 @@ def render_few_shot(models: Mapping[str, tuple[Any, Any]], model_name: str, task
     if n_way < 2:
         return f"n_way={n_way}: a classification episode needs at least 2 classes"
     model, tokenizer = models[model_name]
-    suites = text_task_suites(tokenizer, n_way=n_way, k_shot=k_shot, q_query=5)  # cached
-    episodes = suites.test_episodes(task, n_episodes, first_episode)
+    sampler = held_out_sampler(tokenizer, task, n_way, k_shot, 5)  # cached; only the test split is indexed
+    episodes = [sampler.episode(first_episode + i) for i in range(n_episodes)]
     if progress is not None:
         progress(0.1)
     curve = evaluate_text_adaptation(model, episodes, inner_lr, inner_steps)
@@ -395,11 +431,13 @@ def few_shot_playground(models: Mapping[str, tuple[Any, Any]], n_episodes: int =
         "model_name": w.Dropdown(options=names, value=names[0], description="model"),
         "task": w.Dropdown(options=list(FEW_SHOT_TASKS), value="bbc", description="task"),
         "n_way": w.IntSlider(value=5, min=2, max=8, description="N (classes)"),
-        "k_shot": w.IntSlider(value=5, min=1, max=40, description="K (shots)"),
+        "k_shot": w.IntSlider(value=5, min=1, max=20, description="K (shots)"),
         "inner_steps": w.IntSlider(value=5, min=0, max=20, description="inner steps"),
         "inner_lr": w.FloatLogSlider(value=0.05, base=10, min=-3, max=0, step=0.25, description="inner lr"),
         "first_episode": w.IntSlider(value=0, min=0, max=500, step=n_episodes, description="episodes from"),
     }
+    for control in controls.values():
+        control.style.description_width = "initial"  # "episodes from" in full, not "episodes f…"
     def render(progress=None, **values):
         return render_few_shot(models, n_episodes=n_episodes, progress=progress, **values)
 

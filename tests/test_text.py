@@ -70,3 +70,17 @@ def test_bag_of_words_beats_chance_and_needs_texts(suites):
                    torch.zeros(2, 3, dtype=torch.long), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="support_texts"):
         bag_of_words_accuracy(bare)
+
+
+@pytest.mark.parametrize("task,n_way,k_shot", [("bbc", 3, 2), ("smlmt", 4, 3)])
+def test_held_out_sampler_gives_the_suites_episodes(course_tokenizer, task, n_way, k_shot):
+    from metalearn_edu.meta.text import held_out_sampler, text_task_suites
+
+    fast = held_out_sampler(course_tokenizer, task, n_way, k_shot, 5)
+    full = text_task_suites(course_tokenizer, n_way=n_way, k_shot=k_shot, q_query=5).test_episodes(task, 3, first=7)
+    for i, ep in enumerate(full):
+        mine = fast.episode(7 + i)
+        assert mine.classes == ep.classes and torch.equal(mine.support_x, ep.support_x)
+        assert torch.equal(mine.query_y, ep.query_y)
+    with pytest.raises(ValueError, match="task='topics'"):
+        held_out_sampler(course_tokenizer, "topics", 3, 2)

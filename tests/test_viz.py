@@ -160,6 +160,21 @@ def test_plot_attention_grid(attentions):
     _png(fig)
 
 
+def test_plot_attention_mosaic_pastes_every_head_into_one_image(attentions):
+    fig = viz.plot_attention_mosaic(attentions, TOKENS)
+    ax = fig.axes[0]
+    assert len(fig.axes) == 2 and len(ax.images) == 1  # one image, one colour bar
+    image = np.asarray(ax.images[0].get_array())
+    A = np.stack([np.asarray(a)[0] for a in attentions])  # (L, H, T, T)
+    T = A.shape[-1]
+    gap = max(1, T // 8)
+    layer, head = L - 1, H - 1
+    block = image[layer * (T + gap):layer * (T + gap) + T, head * (T + gap):head * (T + gap) + T]
+    assert np.allclose(block, A[layer, head])  # the last head of the last layer sits where the ticks say
+    assert [t.get_text() for t in ax.get_xticklabels()] == [str(h) for h in range(H)]
+    _png(fig)
+
+
 def test_plot_attention_grid_subsets_batches_and_truncates(gen):
     batch = tuple(_softmax_rows(gen, 2, 4, 50, 50) for _ in range(3))  # (B=2, H=4, T=50, T=50) per layer
     tokens = [f"t{i}" for i in range(50)]

@@ -24,6 +24,22 @@ def test_render_attention_views(tiny):
             assert len(fig.axes) == n_axes  # the map and its colour bar
 
 
+def test_attention_views_reuse_the_forward_pass_and_figures(tiny, monkeypatch):
+    """Moving layer/head in the mosaic or summary view, or coming back to a view, draws nothing new."""
+    model, tok = tiny
+    calls = []
+    forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda *a, **k: calls.append(1) or forward(*a, **k))
+    text = "a sentence seen only by this test."
+    grid = render_attention(model, tok, text, layer=0, head=0, view="grid")
+    assert len(grid.axes) == 2  # one mosaic image and its colour bar, whatever the number of heads
+    assert render_attention(model, tok, text, layer=1, head=1, view="grid") is grid
+    head = render_attention(model, tok, text, layer=1, head=1, view="head")
+    assert render_attention(model, tok, text, layer=1, head=1, view="head") is head
+    assert len(calls) == 1  # one forward pass for all of it
+    assert render_attention(model, tok, text + " more", layer=0, head=0, view="head") is not head
+
+
 @pytest.mark.parametrize("kwargs,message", [
     (dict(text="  ", layer=0, head=0), "type a sentence"),
     (dict(text="a b", layer=5, head=0), "layer=5 is out of range: this model has layers 0..1"),
@@ -124,9 +140,9 @@ def test_few_shot_playground_updates_and_explains_bad_values(mlm_micro, course_t
     assert panel.last is before and panel.renders == renders and "press Run" in panel.status.value
     panel.button.click()  # ... the Run button does
     assert isinstance(panel.last, Figure) and panel.last is not before and panel.renders == renders + 1
-    panel.controls["k_shot"].value = 40  # more shots than the smallest test class can supply
+    panel.controls["n_way"].value = 8  # BBC has five topics
     panel.button.click()
-    assert isinstance(panel.last, str) and "k_shot" in panel.last and not panel.button.disabled
+    assert isinstance(panel.last, str) and "n_way=8" in panel.last and not panel.button.disabled
 
 
 def test_playground_shows_messages_and_bugs_in_the_panel(monkeypatch, capsys):

@@ -290,6 +290,28 @@ def evaluate_finetuning(model: BertEncoder, episodes: Sequence[Episode], inner_l
                                    adapt_names=select_params(model, "all"), progress=progress)
 
 
+
+@lru_cache(maxsize=32)
+def held_out_sampler(tokenizer: Any, task: str, n_way: int, k_shot: int, q_query: int = 5):
+    """Only the held-out sampler of one task, without building the rest of `text_task_suites`.
+
+    For the few-shot playground: a new N or K then costs an index of the test articles only. The
+    episodes equal those of ``text_task_suites(tokenizer, n_way, k_shot, q_query)`` whenever
+    K + Q ≤ 20 (the word split is the default suites' one; above that the full suites would split the
+    words afresh).
+
+    Raises:
+        ValueError: for an unknown task, or sizes the test split cannot supply.
+    """
+    if task == "bbc":
+        return TextClassificationEpisodes(bbc_splits()["test"], tokenizer, n_way, k_shot, q_query, max_len=64,
+                                          seed=BBC_TEST_SEED, split="test")
+    if task == "smlmt":
+        words = text_task_suites(tokenizer).test_words
+        return SMLMTEpisodes(_sentences("test"), tokenizer, n_way, k_shot, q_query, words=words, max_len=48,
+                             seed=SMLMT_TEST_SEED)
+    raise ValueError(f"task={task!r} is not allowed; choose 'smlmt' or 'bbc'")
+
 # ---------------------------------------------------------------------------------------
 # Suites from other domains (chapter 7)
 # ---------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from .attention import (
     plot_attention_grid,
     plot_attention_head,
     plot_attention_mean,
+    plot_attention_mosaic,
     plot_head_summary,
     plot_head_summary_compare,
 )
@@ -69,7 +70,7 @@ from .training import plot_training
 
 __all__ = [
     "OKABE_ITO", "LINE_COLORS", "ATTENTION_CMAP", "ENTROPY_CMAP", "MASKING_COLORS", "STYLE_RC",
-    "NotebookFigure", "plot_attention_head", "plot_attention_grid", "plot_attention_mean",
+    "NotebookFigure", "plot_attention_head", "plot_attention_grid", "plot_attention_mean", "plot_attention_mosaic",
     "plot_attention_compare", "plot_head_summary", "plot_head_summary_compare", "plot_masking",
     "plot_training", "plot_adaptation", "plot_sinusoid", "plot_sinusoid_panels", "plot_line_tasks", "plot_cost",
     "plot_accuracy_vs_budget", "plot_forest", "plot_tradeoff", "plot_budget_curves", "plot_hybrid_run", "plot_low_resource", "plot_meta_history", "save_figure",

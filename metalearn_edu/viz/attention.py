@@ -247,6 +247,62 @@ def plot_attention_grid(
 
 
 @_styled
+def plot_attention_mosaic(
+    attentions: Any,
+    tokens: Sequence[str],
+    max_tokens: int = 24,
+    index: int | None = None,
+    title: str | None = None,
+    cmap: str = ATTENTION_CMAP,
+) -> Figure:
+    """Every head of every layer in one image: a layers × heads mosaic of attention maps.
+
+    The fast sibling of `plot_attention_grid` for interactive use: the L × H maps are pasted into
+    one array (separated by blank lines) and drawn with a single ``imshow``, so it costs about what
+    one head costs, whatever the number of heads. Token labels are left out (look at one head with
+    `plot_attention_head`); rows are layers, columns heads, one shared colour scale.
+
+    Shapes:
+        attentions[l]: (H, T, T) or (B, H, T, T); tokens: T entries.
+
+    Example:
+        >>> attentions = [np.full((1, 2, 3, 3), 1 / 3)] * 2
+        >>> fig = plot_attention_mosaic(attentions, ["[CLS]", "hi", "[SEP]"])
+        >>> len(fig.axes)  # the mosaic and its colour bar
+        2
+    """
+    A = _stack_layers(attentions, index)  # (L, H, T, T)
+    L, H, T, _ = A.shape
+    tokens = _check_tokens(tokens, T, "attentions")
+    n, note = _truncation(T, max_tokens)
+    A = A[..., :n, :n]
+    gap = max(1, n // 8)
+    step = n + gap
+    mosaic = np.full((L * step - gap, H * step - gap), np.nan)
+    for layer in range(L):
+        for head in range(H):
+            mosaic[layer * step:layer * step + n, head * step:head * step + n] = A[layer, head]
+    width = float(np.clip(0.55 * H + 2.0, 4.0, 11.0))
+    height = float(np.clip(width * (L * step) / (H * step) + 1.0, 2.5, 9.0))
+    fig = _new_figure((width, height))
+    ax = fig.add_subplot()
+    image = ax.imshow(mosaic, cmap=cmap, vmin=0.0, vmax=max(float(np.nanmax(A)), 1e-9), interpolation="nearest",
+                      aspect="equal")
+    ax.set_xticks([h * step + (n - 1) / 2 for h in range(H)])
+    ax.set_xticklabels([str(h) for h in range(H)], fontsize=8)
+    ax.set_yticks([layer * step + (n - 1) / 2 for layer in range(L)])
+    ax.set_yticklabels([str(layer) for layer in range(L)], fontsize=8)
+    ax.set_xlabel("head (each square: queries down, keys across)")
+    ax.set_ylabel("layer")
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="attention weight")
+    ax.set_title(_with_note(title or f"Attention weights: {L} layers × {H} heads, {n} tokens", note))
+    return fig
+
+
+@_styled
 def plot_attention_mean(
     attentions: Any,
     tokens: Sequence[str],
