@@ -26,9 +26,26 @@ def test_shipped_checkpoint_beats_unigram_and_has_positional_heads():
     assert len(positional) >= 2, f"expected ≥ 2 previous/next-token heads, found {positional}"
 
 
+def test_shipped_chinese_checkpoint_beats_unigram_by_a_nat():
+    """zh-mlm-micro and its tokenizer load in one call, and its stored held-out metrics reproduce."""
+    from metalearn_edu.data.chinese import peoples_daily_splits
+
+    model, tokenizer, info = load_pretrained("zh-mlm-micro")
+    assert tokenizer.is_fast and tokenizer.tokenize("北京市") == ["北", "京", "市"]
+    splits = peoples_daily_splits()
+    vocab = MaskingVocab.from_tokenizer(tokenizer)
+    train = pack_blocks([d.text for d in splits["train"]], tokenizer, 128)
+    held_out = pack_blocks([d.text for d in splits["val"]], tokenizer, 128)[:256]
+    counts = analysis.count_tokens(train, vocab.vocab_size, ignore_ids=vocab.special_ids)
+    metrics = evaluate_mlm(model, held_out, vocab, analysis.unigram_log_probs(counts), precision="fp32")
+    assert metrics["loss"] <= metrics["unigram_loss"] - 1.0
+    assert abs(metrics["loss"] - info["metrics"]["loss"]) < 1e-3
+
+
 def test_shipped_checkpoint_is_small():
     from metalearn_edu.data import DATA_DIR
 
     total = sum(p.stat().st_size for p in DATA_DIR.rglob("*") if p.is_file())
-    assert total <= 20 * 2**20, f"data/ holds {total / 2**20:.1f} MB; the budget is 20 MB"
+    # 20 MB until the Chinese encoders (issue 15) joined mlm-micro; 30 MB is the ceiling the project set
+    assert total <= 30 * 2**20, f"data/ holds {total / 2**20:.1f} MB; the budget is 30 MB"
     assert isinstance(torch.load(DATA_DIR / "checkpoints/mlm-micro/model.pt", weights_only=True), dict)
