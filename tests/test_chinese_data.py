@@ -338,3 +338,22 @@ def test_tokens_to_tagged_separator_rule():
     s = tokens_to_tagged(["a", "b", "c"], ["B-X", "I-Y", "I-Y"], "d", sep=" ")
     assert s.tags == ("B-X", "O", "I-Y", "I-Y", "I-Y")
     assert bio_to_spans(s.tags) == [(0, 1, "X"), (2, 5, "Y")]
+
+
+def test_the_shipped_font_covers_the_chinese_vocabulary():
+    """data/fonts: the subset has a glyph for every single-character token and is the build script's output."""
+    import hashlib
+    import json
+
+    from fontTools.ttLib import TTFont
+
+    from metalearn_edu.data import DATA_DIR
+
+    path = DATA_DIR / "fonts" / "metalearn-edu-cjk.otf"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert digest in (DATA_DIR / "fonts" / "README.md").read_text(encoding="utf-8")
+    vocab = json.loads((DATA_DIR / "tokenizer-zh" / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
+    cmap = TTFont(str(path))["cmap"].getBestCmap()
+    missing = [t for t in vocab if len(t) == 1 and ord(t) not in cmap]
+    assert not missing, missing[:10]
+    assert "SIL OPEN FONT LICENSE" in (DATA_DIR / "fonts" / "OFL.txt").read_text(encoding="utf-8")

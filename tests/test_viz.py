@@ -655,3 +655,16 @@ def test_plot_line_tasks_labels_where_each_run_ends():
     labels = {t.get_text() for t in ax.texts}
     assert labels == {"θ* joint training", "θ* Reptile", "θ* MAML"}
     _png(fig)
+
+
+def test_chinese_tokens_are_drawn_with_the_shipped_font():
+    """Chapter 8 labels attention maps with Chinese characters: no glyph may fall back to an empty box."""
+    import warnings
+
+    from metalearn_edu.viz.style import HAS_CJK_FONT
+
+    assert HAS_CJK_FONT
+    fig = viz.plot_attention_head(np.eye(4), ["[CLS]", "北", "京", "[SEP]"], title="人民日报")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Glyph .* missing from font")
+        _png(fig)

@@ -68,6 +68,24 @@ STYLE_RC = {  # applied with `matplotlib.rc_context` while a figure is drawn, ne
     "image.interpolation": "nearest",
 }
 _MONO_CHAR_EM = 0.602  # advance width of a DejaVu Sans Mono character, in ems
+CJK_FONT_FILE = Path(__file__).resolve().parents[2] / "data" / "fonts" / "metalearn-edu-cjk.otf"
+CJK_FAMILY = "metalearn-edu CJK"  # a subset of Noto Sans CJK SC (data/fonts/README.md)
+
+
+def _register_cjk_font() -> bool:
+    """Make the shipped Chinese font known to matplotlib and a fallback after DejaVu Sans in `STYLE_RC`
+    (Chinese tokens in chapter 8's figures would otherwise be empty boxes). False when it is missing."""
+    if not CJK_FONT_FILE.is_file():
+        return False
+    from matplotlib import font_manager
+
+    if CJK_FAMILY not in {f.name for f in font_manager.fontManager.ttflist}:
+        font_manager.fontManager.addfont(str(CJK_FONT_FILE))
+    STYLE_RC["font.family"] = ["DejaVu Sans", CJK_FAMILY]  # per glyph: DejaVu first, then the CJK subset
+    return True
+
+
+HAS_CJK_FONT = _register_cjk_font()
 _STAT_TITLES = {  # panel titles for the statistics of `analysis.attention_pattern_stats`
     "cls": "attention to [CLS]",
     "sep": "attention to [SEP]",
