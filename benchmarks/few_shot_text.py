@@ -116,14 +116,14 @@ def summary(results: dict[str, Any]) -> dict[str, dict[str, list[float]]]:
     for method, entry in models.items():
         rows = {}
         for cell in CELLS:
+            done = [s for s in seeds if str(s) in entry.get("seeds", {})] if method in META_METHODS else seeds
             if method in META_METHODS:
-                per_seed = [[row[-1] for row in entry["seeds"][str(s)]["eval"][cell]["per_episode"]]
-                            for s in seeds if str(s) in entry.get("seeds", {})]
+                per_seed = [[row[-1] for row in entry["seeds"][str(s)]["eval"][cell]["per_episode"]] for s in done]
             else:
-                per_seed = [block(entry["eval"][cell], s, size) for s in seeds]
+                per_seed = [block(entry["eval"][cell], s, size) for s in done]
             if len(per_seed) < 2:
                 continue
-            mlm = [block(models["mlm"]["eval"][cell], s, size) for s in seeds[:len(per_seed)]] if "mlm" in models else None
+            mlm = [block(models["mlm"]["eval"][cell], s, size) for s in done] if "mlm" in models else None
             mean, half, _ = seed_ci(per_seed)
             row = {"mean": mean, "half": half}
             if mlm is not None and method != "mlm":

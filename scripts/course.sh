@@ -2,8 +2,11 @@
 # One entry point for students, teachers and CI.
 #
 #   bash scripts/course.sh lab       set everything up, then start JupyterLab on notebooks/
-#   bash scripts/course.sh test      set everything up, then run the whole test suite, slow tests included
-#                                    (CI runs this; `python -m pytest tests` alone skips the slow ones)
+#   bash scripts/course.sh test      set everything up, then run the whole test suite: library tests (slow ones
+#                                    included), every notebook under nbval, and the student build (CI runs this;
+#                                    `python -m pytest tests` alone skips the slow ones)
+#   bash scripts/course.sh browser   set everything up (and Chromium + Playwright when possible), then drive every
+#                                    panel in a real JupyterLab; latencies and screenshots go to runs/browser/
 #   bash scripts/course.sh run-all   set everything up, then execute every notebook headless
 #   bash scripts/course.sh setup     only set up
 #
@@ -67,14 +70,32 @@ setup() {
   fi
 }
 
+phase() {  # phase NAME COMMAND...: run it, then log how long it took
+  local name=$1 start=$SECONDS
+  shift
+  log "$name"
+  "$@"
+  log "$name: done in $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s"
+}
+
 run_tests() {
   export METALEARN_PRESET=${METALEARN_PRESET:-ci} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 MPLBACKEND=Agg
-  log "library tests (slow ones included)"
-  "$PY" -m pytest tests -q --run-slow "$@"
+  phase "library tests (slow ones included)" "$PY" -m pytest tests -q --run-slow -p no:cacheprovider "$@"
   if compgen -G "notebooks/*.ipynb" >/dev/null; then
-    log "notebooks under nbval (preset $METALEARN_PRESET)"
-    "$PY" -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider -q
+    phase "notebooks under nbval (preset $METALEARN_PRESET)" \
+      "$PY" -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider -q
+    phase "student build: every exercise check must refuse its stub" \
+      "$PY" -m metalearn_edu.cli course student --check --out runs/student
   fi
+}
+
+run_browser() {
+  export METALEARN_PRESET=${METALEARN_PRESET:-ci} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 MPLBACKEND=Agg
+  # shellcheck source=browser_setup.sh
+  source scripts/browser_setup.sh
+  browser_setup "$VENV"  # installs Chromium and Playwright when it can; else the test skips and says why
+  phase "panels in a real browser (results in runs/browser/)" \
+    "$PY" -m pytest tests/browser --run-browser -p no:cacheprovider -q -rs "$@"
 }
 
 cmd=${1:-lab}
@@ -83,6 +104,7 @@ case "$cmd" in
   setup) setup ;;
   lab) setup; exec "$VENV/bin/jupyter" lab --notebook-dir="$ROOT/notebooks" "$@" ;;
   test) setup; run_tests "$@" ;;
+  browser) setup; run_browser "$@" ;;
   run-all) setup; exec "$PY" -m metalearn_edu.cli course "$@" ;;
-  *) echo "usage: bash scripts/course.sh [lab|test|run-all|setup]" >&2; exit 2 ;;
+  *) echo "usage: bash scripts/course.sh [lab|test|browser|run-all|setup]" >&2; exit 2 ;;
 esac
