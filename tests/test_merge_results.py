@@ -1,0 +1,37 @@
+"""benchmarks/merge_results.py: a study run in parallel pieces merges into the file one process would write."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from merge_results import merge  # noqa: E402
+
+
+def _run(final):
+    return {"points": [{"final": False}] + ([{"final": True}] if final else [])}
+
+
+def test_runs_and_models_are_united():
+    settings = {"budget": 240, "episodes": 100}
+    a = {"settings": {**settings, "seeds": [0]}, "start": {"mlm": {"loss": 4.4}},
+         "runs": {"lambda=0/seed=0": _run(True), "lambda=0/seed=1": _run(False)},
+         "models": {"mlm": {"eval": {"bbc_k5": {"n_episodes": 300}}}, "maml": {"seeds": {"0": {"x": 1}}}}}
+    b = {"settings": {**settings, "seeds": [1]}, "start": {"mlm": {"loss": 4.4}},
+         "runs": {"lambda=0/seed=0": _run(False), "lambda=0/seed=1": _run(True)},
+         "models": {"mlm": {"eval": {"bbc_k5": {"n_episodes": 100}}}, "maml": {"seeds": {"1": {"x": 2}}}}}
+    merged = merge([a, b], [0, 1])
+    assert merged["settings"]["seeds"] == [0, 1] and merged["settings"]["budget"] == 240
+    assert all(len(run["points"]) == 2 for run in merged["runs"].values())  # the finished copy of each run
+    assert sorted(merged["models"]["maml"]["seeds"]) == ["0", "1"]
+    assert merged["models"]["mlm"]["eval"]["bbc_k5"]["n_episodes"] == 300
+
+
+def test_pieces_with_other_settings_are_refused():
+    a = {"settings": {"budget": 240, "seeds": [0]}, "runs": {}}
+    b = {"settings": {"budget": 120, "seeds": [1]}, "runs": {}}
+    with pytest.raises(SystemExit, match="budget"):
+        merge([a, b], [0, 1])
