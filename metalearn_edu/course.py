@@ -30,6 +30,7 @@ import html
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,8 @@ def run_all_notebooks(out_dir: Path, preset: str | None = None, timeout: int = 1
     """Execute every notebook in `folder` in order; return 0 if all ran, 1 otherwise.
 
     Args:
-        out_dir: where the executed copies go (created if needed).
+        out_dir: where the executed copies go (created if needed), with ``timings.json`` (seconds per
+            notebook, kernel start included).
         preset: "ci", "cpu" or "gpu" (sets ``$METALEARN_PRESET`` for the kernels).
         timeout: seconds allowed per cell.
     """
@@ -75,17 +77,22 @@ def run_all_notebooks(out_dir: Path, preset: str | None = None, timeout: int = 1
         os.environ["METALEARN_PRESET"] = get_preset(preset).name
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    failed = []
+    failed, seconds = [], {}
     for path in tqdm(notebooks, desc="course", unit="notebook"):
         nb = nbformat.read(path, as_version=4)
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(folder)}})
+        start = time.perf_counter()
         try:
             client.execute()
         except CellExecutionError as err:
             failed.append(path.name)
             tqdm.write(f"{path.name} failed:\n{str(err)[:2000]}")
+        seconds[path.name] = round(time.perf_counter() - start, 1)  # kernel start included
+        tqdm.write(f"{path.name}: {seconds[path.name]:.0f} s")
         nbformat.write(nb, out_dir / path.name)
+        (out_dir / "timings.json").write_text(json.dumps({"preset": os.environ.get("METALEARN_PRESET"),
+                                                          "seconds": seconds}, indent=1) + "\n")
     if failed:
         print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}")
         return 1

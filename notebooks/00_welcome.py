@@ -16,6 +16,8 @@
 # %% [markdown]
 # # Chapter 0 — Welcome: meta-learning for NLP pretraining, from scratch
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/metalearn-edu/metalearn-edu/blob/main/notebooks/00_welcome.ipynb)
+#
 # This course builds, piece by piece, the ideas behind *learning to learn* for language models:
 #
 # | chapter | idea | what you build and check |

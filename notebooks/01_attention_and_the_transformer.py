@@ -16,6 +16,8 @@
 # %% [markdown]
 # # Chapter 1 — Attention and the Transformer encoder
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/metalearn-edu/metalearn-edu/blob/main/notebooks/01_attention_and_the_transformer.ipynb)
+#
 # **Learning goals.** By the end of this chapter you can
 # 1. explain what a WordPiece tokenizer does to a sentence, and why two tokenizers disagree;
 # 2. write scaled dot-product attention from its equation and check it against a library;

@@ -16,6 +16,8 @@
 # %% [markdown]
 # # Chapter 2 — Masked-language-model pretraining
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/metalearn-edu/metalearn-edu/blob/main/notebooks/02_masked_language_modelling.ipynb)
+#
 # **Learning goals.** By the end of this chapter you can
 # 1. write down the masked-language-model (MLM) objective and say which tokens it is computed on;
 # 2. explain BERT's 80/10/10 corruption rule and check its statistics;

@@ -16,6 +16,8 @@
 # %% [markdown]
 # # Chapter 3 — MAML from scratch, on sinusoids
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/metalearn-edu/metalearn-edu/blob/main/notebooks/03_maml_on_sinusoids.ipynb)
+#
 # **Learning goals.** By the end of this chapter you can
 # 1. say what a *task*, a *support set* and a *query set* are, and what "learning to learn" optimises;
 # 2. write the MAML meta-objective and its gradient, including the second-order term, and compute

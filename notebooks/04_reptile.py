@@ -16,6 +16,8 @@
 # %% [markdown]
 # # Chapter 4 — Reptile: first-order meta-learning, and what second order costs
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/metalearn-edu/metalearn-edu/blob/main/notebooks/04_reptile.ipynb)
+#
 # **Learning goals.** By the end of this chapter you can
 # 1. state Reptile's update rule and implement it with the same inner loop as MAML;
 # 2. explain, with a two-dimensional picture, where Reptile moves the initialisation and why that
