@@ -8,8 +8,9 @@
     python benchmarks/merge_results.py runs/ec0.json runs/ec1.json runs/ec2.json --seeds 0,1,2 \
         --out benchmarks/results/equal_compute.json
 
-Every piece must have been made with the same settings (apart from ``seeds`` and ``methods``,
-which the pieces split between them); the script refuses to merge otherwise. What it merges:
+Every piece must have been made with the same settings (apart from ``seeds``, ``methods`` and
+equal_compute's λ ``weights``, which the pieces split between them); the script refuses to merge
+otherwise. What it merges:
 
 * ``runs`` (equal_compute): one entry per run name (``lambda=…/seed=…``); a run finished in one
   piece wins over an unfinished copy of it in another;
@@ -17,7 +18,8 @@ which the pieces split between them); the script refuses to merge otherwise. Wha
   an untrained model's ``eval`` is taken from the piece that evaluated the most episodes;
 * ``start``, ``transfer``, ``kshot``: from the piece that has the most of it.
 
-The merged file's ``settings.seeds`` is ``--seeds``; every other setting is the pieces' own.
+The merged file's ``settings.seeds`` is ``--seeds`` and its ``weights`` the union of the pieces'
+λ values; every other setting is the pieces' own.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-SPLIT_SETTINGS = ("seeds", "methods", "parts", "weights_done")
+SPLIT_SETTINGS = ("seeds", "methods", "parts", "weights", "weights_done")
 
 
 def _n_episodes(entry: dict[str, Any]) -> int:
@@ -48,9 +50,11 @@ def merge(pieces: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
         other = {k: v for k, v in piece["settings"].items() if k not in SPLIT_SETTINGS}
         if other != shared:
             diff = sorted(k for k in set(other) | set(shared) if other.get(k) != shared.get(k))
-            raise SystemExit(f"piece {i} was made with other settings ({', '.join(diff)}); only seeds and "
-                             "methods may differ between the pieces of one study")
+            raise SystemExit(f"piece {i} was made with other settings ({', '.join(diff)}); only seeds, "
+                             "methods and λ weights may differ between the pieces of one study")
     out: dict[str, Any] = {"settings": {**first["settings"], "seeds": seeds}}
+    if any("weights" in p["settings"] for p in pieces):  # equal_compute: the union of the pieces' λ values
+        out["settings"]["weights"] = sorted({w for p in pieces for w in p["settings"].get("weights", [])})
     if any("runs" in p for p in pieces):
         runs: dict[str, Any] = {}
         for piece in pieces:

@@ -35,3 +35,11 @@ def test_pieces_with_other_settings_are_refused():
     b = {"settings": {"budget": 120, "seeds": [1]}, "runs": {}}
     with pytest.raises(SystemExit, match="budget"):
         merge([a, b], [0, 1])
+
+
+def test_pieces_may_split_the_lambda_values():
+    a = {"settings": {"budget": 240, "seeds": [1], "weights": [0.0, 0.1]}, "runs": {"lambda=0/seed=1": _run(True)}}
+    b = {"settings": {"budget": 240, "seeds": [1], "weights": [0.75, 1.0]}, "runs": {"lambda=1/seed=1": _run(True)}}
+    merged = merge([b, a], [1])
+    assert merged["settings"]["weights"] == [0.0, 0.1, 0.75, 1.0]
+    assert sorted(merged["runs"]) == ["lambda=0/seed=1", "lambda=1/seed=1"]
