@@ -416,10 +416,32 @@ def kshot_markdown(study: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+SINUSOID_NAMES = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile",
+                  "pretrained": "pretrained on all tasks (fine-tuned)"}
+
+
+def sinusoid_markdown(study: dict[str, Any]) -> str:
+    """Chapter 3's sinusoid table as Markdown (MSE after 1 / 5 / 10 steps, the paper's numbers beside)."""
+    report = (1, 5, 10)
+    lines = ["| method | outer steps | test-time lr | 1 step | 5 steps | 10 steps | Finn et al. 2017 |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for method, r in study["methods"].items():
+        curve = r["curve"]
+        cells = [format_ci(curve["mean"][k], curve["ci"][k], 2) for k in report]
+        paper = study.get("paper", {}).get(method)
+        diverged = (curve.get("n_diverged") or [0])[-1]
+        name = SINUSOID_NAMES.get(method, method) + (f" ({diverged} task diverged, left out)" if diverged == 1 else
+                                                      f" ({diverged} tasks diverged, left out)" if diverged else "")
+        lines.append(f"| {name} | {r['train_steps']:,} | {r['test_lr']:g} | " + " | ".join(cells) + " | "
+                     + (" / ".join(f"{v:.2f}" for v in paper) if paper else "—") + " |")
+    return "\n".join(lines)
+
+
 def readme_tables(folder: Path | None = None) -> dict[str, str]:
     """Marker name -> generated Markdown, for every study whose JSON exists."""
     out = {}
-    for name, render in (("few_shot_text", few_shot_markdown), ("equal_compute", equal_compute_markdown),
+    for name, render in (("sinusoid", sinusoid_markdown), ("few_shot_text", few_shot_markdown),
+                         ("equal_compute", equal_compute_markdown),
                          ("cross_domain", lambda st: cross_domain_markdown(st) + "\n\n" + kshot_markdown(st)),
                          ("chinese", chinese_markdown)):
         try:
