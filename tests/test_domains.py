@@ -289,13 +289,13 @@ def test_hub_suites_map_ids_columns_and_label_names(fake_hub) -> None:
     assert [d.label for d in docs] == ["Business", "Sports"]
     docs = load_hub_suite("tweet_eval", "train", config="emotion")
     assert [d.label for d in docs] == ["joy", "sadness"]
-    load_hub_suite("tweet_eval", "test", cache_dir="/tmp/unused")
+    load_hub_suite("tweet_eval", "test", cache_dir="hub-cache")
     assert fake_hub == [
         ("cornell-movie-review-data/rotten_tomatoes", {"split": "train"}),
         ("stanfordnlp/sst2", {"split": "validation"}),
         ("fancyzhx/ag_news", {"split": "test[:2]"}),
         ("cardiffnlp/tweet_eval", {"split": "train", "name": "emotion"}),
-        ("cardiffnlp/tweet_eval", {"split": "test", "cache_dir": "/tmp/unused", "name": "sentiment"}),
+        ("cardiffnlp/tweet_eval", {"split": "test", "cache_dir": "hub-cache", "name": "sentiment"}),
     ]
 
 
