@@ -125,7 +125,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     from .data import load_tokenizer
     from .masking import MaskingVocab
     from .pretrain import pack_blocks, pretrain
-    from .runtime import init_distributed_from_env, pick_device
+    from .runtime import finish_distributed, init_distributed_from_env, pick_device
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -156,6 +156,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
                          f"now {cfg.warmup_steps})") from err
     if rank == 0:  # 3) final report: held-out metrics and attention heads, then the optional export
         _report(args, model, tokenizer, splits, history, cfg, device, world, tokenizer_ref)
+    finish_distributed()
     return 0
 
 

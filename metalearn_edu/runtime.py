@@ -218,6 +218,17 @@ def init_distributed_from_env() -> tuple[int, int, torch.device | None]:
     return rank, world, device
 
 
+def finish_distributed() -> None:
+    """Leave the process group cleanly (a no-op outside torchrun).
+
+    Every process waits at a barrier first: a process that tears gloo down while another is
+    still talking to it can abort the other ("terminate called without an active exception").
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def all_reduce_sum(value: float, device: torch.device) -> float:
     """The sum of `value` over all processes (the value itself with one process)."""
     if dist_info()[1] == 1:

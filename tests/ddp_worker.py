@@ -13,6 +13,7 @@ from metalearn_edu.config import ModelConfig
 from metalearn_edu.masking import MaskingVocab
 from metalearn_edu.model import BertEncoder
 from metalearn_edu.pretrain import PretrainConfig, init_distributed_from_env, pretrain
+from metalearn_edu.runtime import finish_distributed
 
 
 def synthetic_setup(vocab_size: int = 120, seq_len: int = 16, n_blocks: int = 64, seed: int = 0):
@@ -36,8 +37,7 @@ def main(out_path: str) -> None:
     if rank == 0:
         with open(out_path, "w") as f:
             json.dump({"world": world, "train_loss": history.train_loss}, f)
-    if world > 1:
-        torch.distributed.destroy_process_group()
+    finish_distributed()
 
 
 if __name__ == "__main__":
