@@ -371,7 +371,7 @@ def format_ci(mean: float, half: float, digits: int = 3) -> str:
 
 @torch.no_grad()
 def model_attention_stats(model: Any, tokenizer: Any, texts: Sequence[str], max_len: int = 64,
-                          batch_size: int = 32) -> dict[str, torch.Tensor]:
+                          batch_size: int = 32, punctuation: str | None = ".,") -> dict[str, torch.Tensor]:
     """`attention_pattern_stats` of a model over held-out texts, averaged over all of them.
 
     Args:
@@ -380,6 +380,8 @@ def model_attention_stats(model: Any, tokenizer: Any, texts: Sequence[str], max_
         tokenizer: the model's tokenizer.
         texts: e.g. held-out sentences.
         max_len: texts are truncated to this many tokens.
+        punctuation: the characters whose tokens count as punctuation (`punctuation_ids`);
+            ``"，。"`` for Chinese text.
 
     Returns:
         Each statistic as an (L, H) tensor, weighted by the number of queries per batch.
@@ -387,7 +389,7 @@ def model_attention_stats(model: Any, tokenizer: Any, texts: Sequence[str], max_
     if len(texts) == 0:
         raise ValueError("texts is empty; pass at least one sentence")
     special = {"cls": tokenizer.cls_token_id, "sep": tokenizer.sep_token_id}
-    punct = punctuation_ids(tokenizer)
+    punct = punctuation_ids(tokenizer, punctuation)
     cfg = getattr(model, "cfg", None)
     if cfg is not None:
         max_len = min(max_len, cfg.max_len)  # never longer than the model's position table

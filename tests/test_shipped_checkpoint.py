@@ -49,3 +49,14 @@ def test_shipped_checkpoint_is_small():
     # 20 MB until the Chinese encoders (issue 15) joined mlm-micro; 30 MB is the ceiling the project set
     assert total <= 30 * 2**20, f"data/ holds {total / 2**20:.1f} MB; the budget is 30 MB"
     assert isinstance(torch.load(DATA_DIR / "checkpoints/mlm-micro/model.pt", weights_only=True), dict)
+
+
+def test_attention_stats_count_the_punctuation_they_are_given():
+    """With the default ".," no Chinese token is punctuation; with "，。" the two marks are, and get attention."""
+    model, tokenizer, _ = load_pretrained("zh-mlm-micro")
+    sentences = ["新华社北京一月一日电，今天天气很好。", "他说，我们明天去上海。"]
+    default = analysis.model_attention_stats(model, tokenizer, sentences)
+    chinese = analysis.model_attention_stats(model, tokenizer, sentences, punctuation="，。")
+    assert float(default["punct"].max()) == 0.0
+    assert float(chinese["punct"].min()) > 0.0
+    torch.testing.assert_close(default["prev"], chinese["prev"])  # the other statistics do not depend on it
