@@ -117,6 +117,56 @@ class Episode:
                        move(self.support_mask), move(self.query_mask), list(self.classes), dict(self.info))
 
 
+class MetaBatch(Sequence[Episode]):
+    """A meta-batch of B episodes kept *stacked*: every tensor has a leading task dimension.
+
+    It behaves like the list of its episodes (``len``, iteration and indexing give Episode views,
+    so the per-episode loop reads it unchanged), and `maml_step`, `reptile_step` and
+    `evaluate_adaptation` hand its `stacked` tensors to the batched path without stacking anything
+    (`metalearn_edu.meta.vectorized`). Make one with ``SinusoidTasks.batch(..., stacked=True)`` or
+    `MetaBatch.from_episodes`.
+
+    Attributes:
+        stacked: one `Episode` whose tensors have shape (B, …): support_x (B, M, …), support_y
+            (B, M) or (B, M, …), masks (B, M, T) or None; `classes` is shared by the episodes.
+        infos: the B episodes' own ``info`` dicts.
+    """
+
+    def __init__(self, stacked: Episode, infos: Sequence[dict[str, Any]] | None = None):
+        n = stacked.support_x.shape[0]
+        if infos is not None and len(infos) != n:
+            raise ValueError(f"infos has {len(infos)} entries for a meta-batch of {n} episodes")
+        self.stacked = stacked
+        self.infos = list(infos) if infos is not None else [{} for _ in range(n)]
+
+    @classmethod
+    def from_episodes(cls, episodes: Sequence[Episode]) -> "MetaBatch":
+        """Stack `episodes` (same classes count and shapes; text is right-padded), or raise ValueError."""
+        from .meta.vectorized import stack_episodes  # the one stacking rule
+
+        stacked = stack_episodes(list(episodes), min_size=1)
+        if stacked is None:
+            raise ValueError("these episodes cannot be stacked: they differ in number of classes, numbers of "
+                             "examples or tensor kinds; keep them as a list")
+        return cls(stacked, [ep.info for ep in episodes])
+
+    def __len__(self) -> int:
+        return self.stacked.support_x.shape[0]
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        s = self.stacked
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"episode {index} of a meta-batch of {len(self)}")
+
+        def pick(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t[index]
+
+        return Episode(s.support_x[index], s.support_y[index], s.query_x[index], s.query_y[index],
+                       pick(s.support_mask), pick(s.query_mask), list(s.classes), self.infos[index])
+
+
 def episode_generator(seed: int, index: int, salt: str = "") -> torch.Generator:
     """A CPU generator that depends only on ``(salt, seed, index)`` (`metalearn_edu.runtime.derived_generator`).
 
@@ -205,10 +255,13 @@ class SinusoidTasks:
         return Episode(x[:k_shot], y[:k_shot], x[k_shot:], y[k_shot:],
                        info={"index": index, "amplitude": amplitude, "phase": phase})
 
-    def batch(self, start: int, n: int, k_shot: int, k_query: int = 10) -> list[Episode]:
-        """Episodes ``start, start+1, …, start+n−1`` (a meta-batch)."""
+    def batch(self, start: int, n: int, k_shot: int, k_query: int = 10,
+              stacked: bool = False) -> list[Episode] | MetaBatch:
+        """Episodes ``start, start+1, …, start+n−1`` (a meta-batch): a list, or with ``stacked=True``
+        a `MetaBatch` with support_x, support_y (n, k_shot, 1) and query_x, query_y (n, k_query, 1)."""
         check_int("n", n)
-        return [self.episode(start + i, k_shot, k_query) for i in range(n)]
+        episodes = [self.episode(start + i, k_shot, k_query) for i in range(n)]
+        return MetaBatch.from_episodes(episodes) if stacked else episodes
 
     @staticmethod
     def true_curve(episode: Episode, x: Tensor) -> Tensor:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from metalearn_edu.config import ModelConfig
-from metalearn_edu.episodes import Episode, SinusoidTasks
+from metalearn_edu.episodes import Episode, MetaBatch, SinusoidTasks
 from metalearn_edu.meta import (
     InnerLoopDivergedError,
     TextClassifierLoss,
@@ -186,3 +186,32 @@ def test_meta_training_is_the_same_either_way():
     assert ha.meta_loss == pytest.approx(hb.meta_loss, abs=1e-5)
     for p, q in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
+
+
+def test_a_stacked_meta_batch_gives_the_list_results_on_both_paths():
+    """A MetaBatch (the episodes already stacked) is a sequence of the same episodes, and both
+    paths give the list's meta-loss and meta-gradients; Reptile and evaluation take it too."""
+    _, loss_fn, params, episodes = _sine()
+    batch = SinusoidTasks(seed=0).batch(0, 6, 5, stacked=True)
+    assert isinstance(batch, MetaBatch) and len(batch) == 6 and batch.stacked.support_x.shape == (6, 5, 1)
+    for i in (0, 5, -1):
+        assert torch.equal(batch[i].query_y, episodes[i].query_y) and batch[i].info == episodes[i].info
+    reference = maml_step(loss_fn, params, episodes, 0.01, 2, vectorize=False)
+    _assert_same(reference, maml_step(loss_fn, params, batch, 0.01, 2))                   # batched, no stacking
+    _assert_same(reference, maml_step(loss_fn, params, batch, 0.01, 2, vectorize=False))  # the loop reads it too
+    _, loss_a, params_a, _ = _sine()
+    _, loss_b, params_b, _ = _sine()
+    reptile_step(loss_a, params_a, episodes, 0.02, 3, 0.5, vectorize=False)
+    reptile_step(loss_b, params_b, batch, 0.02, 3, 0.5)
+    for name in params_a:
+        torch.testing.assert_close(params_b[name], params_a[name], atol=1e-6, rtol=1e-4)
+    assert stack_for(loss_fn, batch, None) is batch.stacked
+    with pytest.raises(IndexError):
+        batch[6]
+
+
+def test_episodes_that_cannot_stack_are_refused_by_name():
+    _, _, _, episodes = _sine()
+    other_k = SinusoidTasks(seed=0).batch(10, 1, 3)
+    with pytest.raises(ValueError, match="cannot be stacked"):
+        MetaBatch.from_episodes(episodes + other_k)

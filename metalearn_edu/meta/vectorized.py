@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from torch.func import vmap
 
 from ..checks import values_checked_by_caller
-from ..episodes import Episode
+from ..episodes import Episode, MetaBatch
 from .inner_loop import (
     InnerLoopDivergedError,
     LossFn,
@@ -96,7 +96,7 @@ def _signature(ep: Episode) -> tuple:
             qx.shape[0], qx.shape[2:], qy.shape[0], qy.dim(), qm is None, kinds)
 
 
-def stack_episodes(episodes: Sequence[Any]) -> Episode | None:
+def stack_episodes(episodes: Sequence[Any], min_size: int = 2) -> Episode | None:
     """One `Episode` whose tensors have a leading task dimension, or None if they cannot be stacked.
 
     Episodes stack when they are `Episode` objects with the same number of classes, the same
@@ -107,7 +107,9 @@ def stack_episodes(episodes: Sequence[Any]) -> Episode | None:
     Shapes:
         support_x: (B, M, …); support_y: (B, M) or (B, M, T); support_mask: (B, M, T) or None.
     """
-    if len(episodes) < 2 or not all(isinstance(ep, Episode) for ep in episodes):
+    if isinstance(episodes, MetaBatch):
+        return episodes.stacked
+    if len(episodes) < min_size or not all(isinstance(ep, Episode) for ep in episodes):
         return None
     first = episodes[0]
     expected = _signature(first)
@@ -129,17 +131,21 @@ def stack_for(loss_fn: Any, episodes: Sequence[Any], vectorize: bool | None) -> 
 
     ``vectorize=None`` batches the library's own loss functions over a model without active
     dropout, when the episodes stack and, on a CPU, are small (`CPU_BATCH_MAX_ROWS`); True insists
-    (an error if they cannot stack); False never.
+    (an error if they cannot stack); False never. A `MetaBatch` is already stacked: its tensors
+    are used as they are.
     """
     if vectorize is False:
         return None
     if vectorize is None:
-        if not isinstance(loss_fn, FunctionalLoss) or len(episodes) < 2 or not isinstance(episodes[0], Episode):
+        if not isinstance(loss_fn, FunctionalLoss) or len(episodes) < 2:
+            return None
+        if not isinstance(episodes, MetaBatch) and not isinstance(episodes[0], Episode):
             return None
         if any(isinstance(m, nn.Dropout) and m.training and m.p > 0 for m in loss_fn.model.modules()):
             return None
-        x = episodes[0].support_x
-        rows_by_tokens = x.shape[0] * (x.shape[1] if episodes[0].support_mask is not None else 1)
+        first = episodes.stacked if isinstance(episodes, MetaBatch) else episodes[0]
+        x = first.support_x[0] if isinstance(episodes, MetaBatch) else first.support_x
+        rows_by_tokens = x.shape[0] * (x.shape[1] if first.support_mask is not None else 1)
         if x.device.type == "cpu" and rows_by_tokens > CPU_BATCH_MAX_ROWS:
             return None  # arithmetic-bound on a CPU: batching saves nothing and multiplies memory by B
         return stack_episodes(episodes)
