@@ -3,6 +3,10 @@
     python benchmarks/chinese.py --out benchmarks/results/chinese.json   # ~2.5 h on 1 thread
     python benchmarks/chinese.py --quick --out runs/zh-quick.json         # smoke run
 
+On two cores, run it in pieces: ``--parts meta --seeds 0`` and ``--seeds 1,2`` side by side, then
+``--parts transfer``, then ``--parts eval`` split with ``--methods`` (e.g. the untrained models in one
+piece, the meta-learners in another), and merge the pieces' JSON with ``benchmarks/merge_results.py``.
+
 Needs the Chinese encoder ``data/checkpoints/zh-mlm-micro`` (or ``--start DIR``), made by the two
 commands in the README ("A Chinese encoder").
 
@@ -145,6 +149,10 @@ def main() -> None:
     p.add_argument("--inner-lr", type=float, default=0.05)
     p.add_argument("--test-steps", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--methods", default=None,
+                   help="only these models (comma-separated: random, mlm, english_body, scratch, bow and the "
+                        f"meta-learners {', '.join(META)}), to split the study into pieces; merge them with "
+                        "benchmarks/merge_results.py")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default=None)
     args = p.parse_args()
@@ -154,6 +162,10 @@ def main() -> None:
     os.environ.setdefault("METALEARN_CLOCK", "process")
     seeds = [int(s) for s in args.seeds.split(",")]
     parts = args.parts.split(",")
+    chosen = set(args.methods.split(",")) if args.methods else None
+
+    def wanted(name: str) -> bool:
+        return chosen is None or name in chosen
     tokenizer = load_chinese_tokenizer()
     start = load_pretrained(args.start, with_tokenizer=False)[0]
     settings = {"clock": os.environ["METALEARN_CLOCK"], **{k: v for k, v in vars(args).items() if k not in ("out", "quick")}}
@@ -173,7 +185,7 @@ def main() -> None:
             tmp.replace(out)
 
     if "meta" in parts:
-        for method in META:
+        for method in filter(wanted, META):
             for seed in seeds:
                 folder = RUNS / f"{method}-seed{seed}"
                 if (folder / "model.pt").exists():
@@ -189,6 +201,8 @@ def main() -> None:
         n_fixed = args.episodes * (max(seeds) + 1)
         fixed = {"random": None, "mlm": start, "english_body": RUNS / "english_body", "scratch": RUNS / "scratch"}
         for name, source in fixed.items():
+            if not wanted(name):
+                continue
             entry = results["models"].setdefault(name, {})
             if entry.get("eval", {}).get("sent_k5", {}).get("n_episodes", 0) >= n_fixed:
                 continue
@@ -207,8 +221,8 @@ def main() -> None:
             print(f"{name:>14}: {time.perf_counter() - t0:.0f} s  " + "  ".join(
                 f"{c}: {format_ci(r['mean'][-1], r['ci'][-1])}" for c, r in entry["eval"].items()), flush=True)
             save()
-        bow = results["models"].setdefault("bow", {})
-        if bow.get("eval", {}).get("sent_k5", {}).get("n_episodes", 0) < n_fixed:
+        bow = results["models"].setdefault("bow", {}) if wanted("bow") else None
+        if bow is not None and bow.get("eval", {}).get("sent_k5", {}).get("n_episodes", 0) < n_fixed:
             bow["eval"] = {}
             for cell in ("sent_k1", "sent_k5"):
                 values = [bag_of_words_accuracy(ep, analyzer="char") for ep in test_episodes(tokenizer, cell, 0, n_fixed)]
@@ -216,7 +230,7 @@ def main() -> None:
                 bow["eval"][cell] = {"steps": [0], "mean": [mean], "ci": [half], "per_episode": [[v] for v in values],
                                      "n_episodes": n_fixed, "first_episode": 0, "metric": "accuracy"}
             save()
-        for method in META:
+        for method in filter(wanted, META):
             entry = results["models"].setdefault(method, {"seeds": {}})
             for seed in seeds:
                 folder = RUNS / f"{method}-seed{seed}"
