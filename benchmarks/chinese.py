@@ -101,14 +101,15 @@ def meta_train_one(method: str, start: BertEncoder, tokenizer: Any, seed: int, a
     return model.eval(), history.steps[-1] if history.steps else 0
 
 
-def transfer_runs(english: BertEncoder, tokenizer: Any, args: argparse.Namespace) -> dict[str, Any]:
+def transfer_runs(english: BertEncoder, tokenizer: Any, args: argparse.Namespace,
+                  names: tuple[str, ...] = ("english_body", "scratch")) -> dict[str, Any]:
     """The English body with learnt Chinese embeddings, and a scratch model with the same CPU time."""
     splits = peoples_daily_splits()
     train_blocks = pack_blocks([d.text for d in splits["train"]], tokenizer, 128)
     eval_blocks = pack_blocks([d.text for d in splits["val"]], tokenizer, 128)[:256]
     vocab = MaskingVocab.from_tokenizer(tokenizer)
     out = {}
-    for name in ("english_body", "scratch"):
+    for name in names:
         folder = RUNS / name
         if (folder / "model.pt").exists():
             out[name] = json.loads((folder / "metrics.json").read_text())
@@ -195,7 +196,8 @@ def main() -> None:
                 print(f"{method} seed {seed}: {steps} outer steps", flush=True)
     if "transfer" in parts:
         english = load_pretrained("mlm-micro", with_tokenizer=False)[0]
-        results["transfer"] = transfer_runs(english, tokenizer, args)
+        results["transfer"] = transfer_runs(english, tokenizer, args,
+                                            tuple(filter(wanted, ("english_body", "scratch"))))
         save()
     if "eval" in parts:
         n_fixed = args.episodes * (max(seeds) + 1)
