@@ -25,6 +25,9 @@ commands in the README ("A Chinese encoder").
    (accuracy, chapter 5's protocol; a character bag of words as the sanity baseline). Seed s of a
    trained model is tested on its own block of episodes; models without seeds on every block, so
    differences from the Chinese MLM start are paired per seed.
+4. **Shipping** (``ship``, only when asked: it writes under ``data/``): seed 0 of first-order MAML on
+   Chinese SMLMT becomes ``data/checkpoints/zh-smlmt-micro`` (fp16 weights, loaded as fp32), with
+   its held-out MLM metrics on the 256 validation blocks that ``zh-mlm-micro`` reports.
 """
 
 from __future__ import annotations
@@ -138,6 +141,27 @@ def transfer_runs(english: BertEncoder, tokenizer: Any, args: argparse.Namespace
     return out
 
 
+def ship_smlmt_variant(tokenizer: Any, args: argparse.Namespace, out_dir: Path) -> dict[str, Any]:
+    """Export seed 0 of first-order MAML on Chinese SMLMT (fp16 weights) with its held-out MLM metrics."""
+    from metalearn_edu.analysis import count_tokens, unigram_log_probs
+    from metalearn_edu.pretrain import evaluate_mlm
+
+    model, _, info = load_pretrained(RUNS / "smlmt_fomaml-seed0", with_tokenizer=False)
+    splits = peoples_daily_splits()
+    vocab = MaskingVocab.from_tokenizer(tokenizer)
+    train = pack_blocks([d.text for d in splits["train"]], tokenizer, 128)
+    held_out = pack_blocks([d.text for d in splits["val"]], tokenizer, 128)[:256]
+    counts = count_tokens(train, vocab.vocab_size, ignore_ids=vocab.special_ids)
+    metrics = evaluate_mlm(model, held_out, vocab, unigram_log_probs(counts), precision="fp32")
+    metrics.update(outer_steps=info["metrics"].get("outer_steps"), budget_cpu_s=args.budget, seed=0,
+                   method="first-order MAML on Chinese SMLMT (5-way 5-shot, 3 inner steps, top block + head)",
+                   start="zh-mlm-micro", command=f"python benchmarks/chinese.py --parts meta,ship --budget {args.budget:g}")
+    export_model(model, out_dir, tokenizer_ref="zh", metrics=metrics, dtype=torch.float16)
+    print(f"shipped {out_dir}: held-out MLM loss {metrics['loss']:.3f} (unigram {metrics['unigram_loss']:.3f}), "
+          f"{metrics['outer_steps']} outer steps", flush=True)
+    return metrics
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--parts", default="meta,transfer,eval")
@@ -194,6 +218,8 @@ def main() -> None:
                 model, steps = meta_train_one(method, start, tokenizer, seed, args)
                 export_model(model, folder, tokenizer_ref="zh", metrics={"outer_steps": steps})
                 print(f"{method} seed {seed}: {steps} outer steps", flush=True)
+    if "ship" in parts:  # not in the default parts: it writes under data/
+        ship_smlmt_variant(tokenizer, args, Path("data/checkpoints/zh-smlmt-micro"))
     if "transfer" in parts:
         english = load_pretrained("mlm-micro", with_tokenizer=False)[0]
         results["transfer"] = transfer_runs(english, tokenizer, args,
