@@ -65,7 +65,7 @@ def run_all_notebooks(out_dir: Path, preset: str | None = None, timeout: int = 1
     """
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from tqdm.auto import tqdm
 
     notebooks = course_notebooks(folder)
@@ -85,9 +85,9 @@ def run_all_notebooks(out_dir: Path, preset: str | None = None, timeout: int = 1
         start = time.perf_counter()
         try:
             client.execute()
-        except CellExecutionError as err:
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:  # record it, run the next chapter
             failed.append(path.name)
-            tqdm.write(f"{path.name} failed:\n{str(err)[:2000]}")
+            tqdm.write(f"{path.name} failed ({type(err).__name__}):\n{str(err)[:2000]}")
         seconds[path.name] = round(time.perf_counter() - start, 1)  # kernel start included
         tqdm.write(f"{path.name}: {seconds[path.name]:.0f} s")
         nbformat.write(nb, out_dir / path.name)

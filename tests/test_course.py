@@ -135,6 +135,24 @@ def test_student_check_executes_the_build(tiny_course, tmp_path):
     assert [e["ename"] for e in error] == ["ExerciseNotDone"] and "multiply x by itself" in error[0]["evalue"]
 
 
+@pytest.mark.slow
+def test_a_chapter_that_times_out_is_reported_and_the_next_one_runs(tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for name, source in (("01_slow", "import time\ntime.sleep(30)"), ("02_quick", "x = 6 * 7\nx")):
+        nb = nbformat.v4.new_notebook()
+        nb.cells.append(nbformat.v4.new_code_cell(source))
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, folder / f"{name}.ipynb")
+    out = tmp_path / "run"
+    assert course.run_all_notebooks(out, preset="ci", timeout=3, folder=folder) == 1
+    assert "01_slow.ipynb failed (CellTimeoutError)" in capsys.readouterr().out
+    timings = json.loads((out / "timings.json").read_text())["seconds"]
+    assert sorted(timings) == ["01_slow.ipynb", "02_quick.ipynb"]
+    quick = nbformat.read(out / "02_quick.ipynb", as_version=4)
+    assert quick.cells[0].outputs[0]["data"]["text/plain"] == "42"
+
+
 def test_colab_links_follow_the_one_setting(tiny_course, monkeypatch):
     monkeypatch.setattr(course, "course_settings",
                         lambda: {"repository": "https://github.com/school/ml-course", "branch": "spring"})
