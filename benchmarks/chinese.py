@@ -193,7 +193,8 @@ def main() -> None:
         return chosen is None or name in chosen
     tokenizer = load_chinese_tokenizer()
     start = load_pretrained(args.start, with_tokenizer=False)[0]
-    settings = {"clock": os.environ["METALEARN_CLOCK"], **{k: v for k, v in vars(args).items() if k not in ("out", "quick")}}
+    settings = {"clock": os.environ["METALEARN_CLOCK"],
+                **{k: v for k, v in vars(args).items() if k not in ("out", "quick", "methods", "parts")}}
     settings["seeds"] = seeds
     results: dict[str, Any] = {"settings": settings, "models": {}}
     out = Path(args.out) if args.out else None

@@ -19,7 +19,8 @@ otherwise. What it merges:
 * ``start``, ``transfer``, ``kshot``: from the piece that has the most of it.
 
 The merged file's ``settings.seeds`` is ``--seeds`` and its ``weights`` the union of the pieces'
-λ values; every other setting is the pieces' own.
+λ values; ``methods`` and ``parts`` (what each piece ran) are left out; every other setting is the
+pieces' own.
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def merge(pieces: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
             diff = sorted(k for k in set(other) | set(shared) if other.get(k) != shared.get(k))
             raise SystemExit(f"piece {i} was made with other settings ({', '.join(diff)}); only seeds, "
                              "methods and λ weights may differ between the pieces of one study")
-    out: dict[str, Any] = {"settings": {**first["settings"], "seeds": seeds}}
+    # which methods or parts a piece ran describes the piece, not the merged study: left out
+    kept = {k: v for k, v in first["settings"].items() if k not in ("methods", "parts")}
+    out: dict[str, Any] = {"settings": {**kept, "seeds": seeds}}
     if any("weights" in p["settings"] for p in pieces):  # equal_compute: the union of the pieces' λ values
         out["settings"]["weights"] = sorted({w for p in pieces for w in p["settings"].get("weights", [])})
     if any("runs" in p for p in pieces):

@@ -43,3 +43,10 @@ def test_pieces_may_split_the_lambda_values():
     merged = merge([b, a], [1])
     assert merged["settings"]["weights"] == [0.0, 0.1, 0.75, 1.0]
     assert sorted(merged["runs"]) == ["lambda=0/seed=1", "lambda=1/seed=1"]
+
+
+def test_what_a_piece_ran_is_not_a_setting_of_the_merged_study():
+    a = {"settings": {"episodes": 4, "seeds": [0], "methods": "random,mlm", "parts": "eval"}, "models": {}}
+    b = {"settings": {"episodes": 4, "seeds": [1], "methods": "ner_maml", "parts": "eval"}, "models": {}}
+    merged = merge([a, b], [0, 1])
+    assert merged["settings"] == {"episodes": 4, "seeds": [0, 1]}
