@@ -30,7 +30,7 @@
 # | 5 | few-shot text classification | fine-tuning vs MAML vs Reptile vs prototypical networks on a pretrained encoder |
 # | 6 | meta-learning *as* pretraining | self-supervised meta-tasks from raw text (SMLMT); MLM vs SMLMT vs their hybrid at equal compute |
 # | 7 | *coming:* beyond the training distribution | few-shot tasks from other domains than news |
-# | 8 | *coming:* a second language and token-level tasks | Chinese text, character tokens, named-entity episodes |
+# | 8 | a second language and token-level tasks | Chinese text, character tokens, named-entity episodes, span F1, moving an English body to Chinese |
 #
 # **How to use the notebooks.** Run cells top to bottom (Shift-Enter). Every chapter states its
 # learning goals, derives each idea with an equation next to the line that implements it, checks
