@@ -215,3 +215,23 @@ def test_episodes_that_cannot_stack_are_refused_by_name():
     other_k = SinusoidTasks(seed=0).batch(10, 1, 3)
     with pytest.raises(ValueError, match="cannot be stacked"):
         MetaBatch.from_episodes(episodes + other_k)
+
+
+def test_the_batched_divergence_check_is_the_loops_rule():
+    """`_check_tasks` flags exactly the tasks `has_diverged` flags, and names the first one."""
+    from metalearn_edu.meta.inner_loop import has_diverged
+    from metalearn_edu.meta.vectorized import _check_tasks
+
+    initial = torch.tensor([1.1, 0.001, 2.0, 1.0, 5.0])
+    cases = [torch.tensor([2.0, 12.0, 150.0, 0.5, 4.0]),      # 12 is 12,000× but only 12 above: fine
+             torch.tensor([2.0, 1.0, 250.0, 0.5, 4.0]),       # task 2: 125× and 248 above
+             torch.tensor([2.0, 1.0, 3.0, float("nan"), 4.0])]  # task 3: not finite
+    for values in cases:
+        flagged = [b for b, (v, i) in enumerate(zip(values.tolist(), initial.tolist())) if has_diverged(v, i)]
+        if not flagged:
+            assert torch.equal(_check_tasks(values, initial, 1, 1, 0.1, "query"), values)
+            continue
+        with pytest.raises(InnerLoopDivergedError, match=f"on task {flagged[0]} of the meta-batch"):
+            _check_tasks(values, initial, 1, 1, 0.1, "query")
+    with pytest.raises(InnerLoopDivergedError, match="task 1"):
+        _check_tasks(torch.tensor([1.0, float("inf")]), None, 0, 1, 0.1, "support")
