@@ -3,9 +3,11 @@
     python benchmarks/chinese.py --out benchmarks/results/chinese.json   # ~2.5 h on 1 thread
     python benchmarks/chinese.py --quick --out runs/zh-quick.json         # smoke run
 
-On two cores, run it in pieces: ``--parts meta --seeds 0`` and ``--seeds 1,2`` side by side, then
-``--parts transfer``, then ``--parts eval`` split with ``--methods`` (e.g. the untrained models in one
-piece, the meta-learners in another), and merge the pieces' JSON with ``benchmarks/merge_results.py``.
+On two cores, run it in pieces: ``--parts meta --seeds s`` per seed side by side, the two transfer
+runs as ``--parts transfer --methods english_body`` and ``--methods scratch``, then ``--parts eval``
+split with ``--methods`` and ``--seeds`` (e.g. the untrained models in one piece, the meta-learners
+of each seed in others), and merge the pieces' JSON with ``benchmarks/merge_results.py``. Two pieces
+must never train the same model at once: they would share its folder under ``runs/chinese/``.
 
 Needs the Chinese encoder ``data/checkpoints/zh-mlm-micro`` (or ``--start DIR``), made by the two
 commands in the README ("A Chinese encoder").
@@ -191,6 +193,7 @@ def main() -> None:
 
     def wanted(name: str) -> bool:
         return chosen is None or name in chosen
+
     tokenizer = load_chinese_tokenizer()
     start = load_pretrained(args.start, with_tokenizer=False)[0]
     settings = {"clock": os.environ["METALEARN_CLOCK"],

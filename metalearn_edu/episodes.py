@@ -121,10 +121,10 @@ class MetaBatch(Sequence[Episode]):
     """A meta-batch of B episodes kept *stacked*: every tensor has a leading task dimension.
 
     It behaves like the list of its episodes (``len``, iteration and indexing give Episode views,
-    so the per-episode loop reads it unchanged), and `maml_step`, `reptile_step` and
-    `evaluate_adaptation` hand its `stacked` tensors to the batched path without stacking anything
-    (`metalearn_edu.meta.vectorized`). Make one with ``SinusoidTasks.batch(..., stacked=True)`` or
-    `MetaBatch.from_episodes`.
+    so the per-episode loop reads it unchanged), and `maml_step` and `reptile_step` hand its
+    `stacked` tensors to the batched path without stacking anything
+    (`metalearn_edu.meta.vectorized`); `evaluate_adaptation` reads it as the list it is. Make one
+    with ``SinusoidTasks.batch(..., stacked=True)`` or `MetaBatch.from_episodes`.
 
     Attributes:
         stacked: one `Episode` whose tensors have shape (B, …): support_x (B, M, …), support_y
