@@ -319,7 +319,7 @@ print("after 5 MLM steps only these changed:", moved)
 # first-order MAML, second-order MAML and a prototypical tagger (the same loss with no inner step,
 # i.e. ProtoNet for tokens) meta-trained on NER episodes of the training sentences, and first-order
 # MAML on Chinese SMLMT episodes (chapter 6's self-supervised tasks, masking whole words from the
-# corpus's segmentation). Plus the two transfer models of section 5, random init, and a character
+# corpus's segmentation; seed 0 of this run ships as `load_pretrained("zh-smlmt-micro")`). Plus the two transfer models of section 5, random init, and a character
 # bag of words (sentiment only). Every model is tested on the test-split episodes of four cells —
 # NER 3-way K ∈ {1, 5} and sentiment 2-way K ∈ {1, 5} — with the protocol of section 4. Seed s is
 # tested on its own block of episodes, the untrained models on every block, so every difference
