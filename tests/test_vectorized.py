@@ -222,14 +222,14 @@ def test_the_batched_divergence_check_is_the_loops_rule():
     from metalearn_edu.meta.inner_loop import has_diverged
     from metalearn_edu.meta.vectorized import _check_tasks
 
-    initial = torch.tensor([1.1, 0.001, 2.0, 1.0, 5.0])
+    initial = [1.1, 0.001, 2.0, 1.0, 5.0]
     cases = [torch.tensor([2.0, 12.0, 150.0, 0.5, 4.0]),      # 12 is 12,000× but only 12 above: fine
              torch.tensor([2.0, 1.0, 250.0, 0.5, 4.0]),       # task 2: 125× and 248 above
              torch.tensor([2.0, 1.0, 3.0, float("nan"), 4.0])]  # task 3: not finite
     for values in cases:
-        flagged = [b for b, (v, i) in enumerate(zip(values.tolist(), initial.tolist())) if has_diverged(v, i)]
+        flagged = [b for b, (v, i) in enumerate(zip(values.tolist(), initial)) if has_diverged(v, i)]
         if not flagged:
-            assert torch.equal(_check_tasks(values, initial, 1, 1, 0.1, "query"), values)
+            assert _check_tasks(values, initial, 1, 1, 0.1, "query") == values.tolist()
             continue
         with pytest.raises(InnerLoopDivergedError, match=f"on task {flagged[0]} of the meta-batch"):
             _check_tasks(values, initial, 1, 1, 0.1, "query")

@@ -44,11 +44,10 @@ from .inner_loop import (
     InnerLoopDivergedError,
     LossFn,
     Params,
-    DIVERGENCE_MARGIN,
-    DIVERGENCE_RATIO,
     _describe_lr,
     _resolve_lrs,
     _resolve_names,
+    has_diverged,
 )
 from .losses import FunctionalLoss
 
@@ -268,39 +267,31 @@ class BatchedTrajectory:
         params: K + 1 dicts; ``dims[name] == 0`` marks the entries stacked over tasks.
         support_losses: per step, the B support losses (as floats).
         dims: which entries carry the task dimension.
-        initial_losses: the B support losses at θ as a detached (B,) tensor, the divergence rule's
-            reference (None with no inner step).
     """
 
     params: list[Params]
     support_losses: list[list[float]] = field(default_factory=list)
     dims: dict[str, int | None] = field(default_factory=dict)
-    initial_losses: Tensor | None = None
 
     @property
     def adapted(self) -> Params:
         return self.params[-1]
 
+    def initial(self, b: int) -> float | None:
+        """Task b's support loss at θ, the divergence rule's reference (None with no inner step)."""
+        return self.support_losses[0][b] if self.support_losses else None
 
-def _check_tasks(losses: Tensor, initial: Tensor | None, step: int, inner_steps: int, inner_lr: Any,
-                 which: str) -> Tensor:
-    """The (B,) losses, detached; `InnerLoopDivergedError` naming the first task that `has_diverged`.
 
-    `has_diverged`'s rule (not finite, or both DIVERGENCE_RATIO times and DIVERGENCE_MARGIN above the
-    support loss at θ), applied to all tasks at once with one host sync; the message is built only
-    when a task fails.
-    """
-    values = losses.detach()
-    bad = ~torch.isfinite(values)
-    if initial is not None:
-        bad |= (values > DIVERGENCE_RATIO * initial.clamp_min(0.0)) & (values - initial > DIVERGENCE_MARGIN)
-    if bool(bad.any()):
-        b = int(bad.nonzero()[0, 0])
-        value, start = float(values[b]), float((initial if initial is not None else values)[b])
-        raise InnerLoopDivergedError(
-            f"the inner loop diverged after {step} of {inner_steps} inner steps on task {b} of the meta-batch: "
-            f"the {which} loss is {value:.4g} (the support loss started at {start:.4g}) with "
-            f"{_describe_lr(inner_lr)}; lower the inner learning rate or take fewer inner steps")
+def _check_tasks(losses: Tensor, initial: list[float] | None, step: int, inner_steps: int, inner_lr: Any,
+                 which: str) -> list[float]:
+    values = losses.detach().tolist()
+    for b, value in enumerate(values):
+        if has_diverged(value, None if initial is None else initial[b]):
+            start = initial[b] if initial is not None else value
+            raise InnerLoopDivergedError(
+                f"the inner loop diverged after {step} of {inner_steps} inner steps on task {b} of the meta-batch: "
+                f"the {which} loss is {value:.4g} (the support loss started at {start:.4g}) with "
+                f"{_describe_lr(inner_lr)}; lower the inner learning rate or take fewer inner steps")
     return values
 
 
@@ -325,24 +316,22 @@ def adapt_batched(loss_fn: LossFn, params: Params, dims: Mapping[str, int | None
     lrs = _resolve_lrs(inner_lr, names)
     create_graph = (not first_order) and torch.is_grad_enabled()
     current, trajectory, losses = dict(params), [dict(params)], []
-    initial = None
     for step in range(inner_steps):
         leaves = {n: current[n] if current[n].requires_grad else current[n].detach().requires_grad_() for n in names}
         with torch.enable_grad():
             loss = task_losses(loss_fn, {**current, **leaves}, dims, support)  # (B,)
-            values = _check_tasks(loss, initial, step, inner_steps, inner_lr, "support")
+            values = _check_tasks(loss, losses[0] if losses else None, step, inner_steps, inner_lr, "support")
             shared = any(leaves[n].grad_fn is not None for n in names)
             grads = torch.autograd.grad(loss.sum(), [leaves[n] for n in names], create_graph=create_graph,
                                         retain_graph=create_graph or shared, allow_unused=True)
-        initial = values if initial is None else initial
-        losses.append(values.tolist())
+        losses.append(values)
         new = dict(current)
         for n, g in zip(names, grads):
             if g is not None:
                 new[n] = current[n] - lrs[n] * (g if create_graph else g.detach())
         current = new
         trajectory.append(current)
-    return BatchedTrajectory(trajectory, losses, dict(dims), initial)
+    return BatchedTrajectory(trajectory, losses, dict(dims))
 
 
 def _episode_params(loss_fn: LossFn, params: Params, stacked: Episode,
@@ -395,7 +384,8 @@ def maml_step_batched(loss_fn: LossFn, params: Params, stacked: Episode, wrt: Ma
     trajectory = adapt_batched(loss_fn, theta, dims, _side(stacked, "support"), inner_lr, inner_steps, first_order,
                                names)
     query = task_losses(loss_fn, trajectory.adapted, dims, _side(stacked, "query"))  # (B,)
-    _check_tasks(query, trajectory.initial_losses, inner_steps, inner_steps, inner_lr, "query")
+    initial = [trajectory.initial(b) for b in range(len(query))] if inner_steps else None
+    _check_tasks(query, initial, inner_steps, inner_steps, inner_lr, "query")
     meta_loss = query.mean()
     grads = torch.autograd.grad(meta_loss, list(wrt.values()), allow_unused=True)
     return meta_loss.detach().cpu(), {n: g for n, g in zip(wrt, grads) if g is not None}
@@ -410,7 +400,8 @@ def reptile_step_batched(loss_fn: LossFn, theta: Params, stacked: Episode,
         start, dims, names = prepare_tasks(loss_fn, theta, stacked, adapt_names, episode_params)
         trajectory = adapt_batched(loss_fn, start, dims, _side(stacked, "support"), inner_lr, inner_steps, True, names)
         query = task_losses(loss_fn, trajectory.adapted, dims, _side(stacked, "query"))
-        values = _check_tasks(query, trajectory.initial_losses, inner_steps, inner_steps, inner_lr, "query").tolist()
+        initial = [trajectory.initial(b) for b in range(len(query))] if inner_steps else None
+        values = _check_tasks(query, initial, inner_steps, inner_steps, inner_lr, "query")
         delta = {n: (trajectory.adapted[n] - theta[n]).mean(0) if dims.get(n) == 0 else torch.zeros_like(p)
                  for n, p in theta.items()}
     return sum(values) / len(values), delta
@@ -432,7 +423,8 @@ def evaluate_batched(loss_fn: LossFn, params: Params, stacked: Episode,
         query = _side(stacked, "query")
         per_step = [task_metrics(loss_fn, p, dims, query).tolist() for p in trajectory.params]
         final = task_losses(loss_fn, trajectory.adapted, dims, _side(stacked, "support"))
-        support = trajectory.support_losses + [_check_tasks(final, trajectory.initial_losses, inner_steps, inner_steps,
-                                                            inner_lr, "support").tolist()]
+        initial = [trajectory.initial(b) for b in range(len(final))] if inner_steps else None
+        support = trajectory.support_losses + [_check_tasks(final, initial, inner_steps, inner_steps, inner_lr,
+                                                            "support")]
     B = len(per_step[0])
     return [[step[b] for step in per_step] for b in range(B)], [[step[b] for step in support] for b in range(B)]
