@@ -20,7 +20,7 @@
      ``SinusoidTasks.batch(..., stacked=True)`` returns it): the like-for-like comparison for
      ``reference``.
 
-   All four take the same pre-sampled meta-batches (the library its list of episodes, the
+   All of them take the same pre-sampled meta-batches (the library its list of episodes, the
    reference the stacked tensors it needs) and run in rotating turns, several rounds, so a slow
    spell of the machine hits them alike; the table reports medians and the median per-round ratio.
 2. **Text episodes** (the shipped ``mlm-micro`` encoder, SMLMT 5-way 5-shot episodes of

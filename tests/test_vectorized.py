@@ -190,7 +190,7 @@ def test_meta_training_is_the_same_either_way():
 
 def test_a_stacked_meta_batch_gives_the_list_results_on_both_paths():
     """A MetaBatch (the episodes already stacked) is a sequence of the same episodes, and both
-    paths give the list's meta-loss and meta-gradients; Reptile and evaluation take it too."""
+    paths give the list's meta-loss and meta-gradients; Reptile takes it too."""
     _, loss_fn, params, episodes = _sine()
     batch = SinusoidTasks(seed=0).batch(0, 6, 5, stacked=True)
     assert isinstance(batch, MetaBatch) and len(batch) == 6 and batch.stacked.support_x.shape == (6, 5, 1)

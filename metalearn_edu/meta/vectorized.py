@@ -104,6 +104,8 @@ def stack_episodes(episodes: Sequence[Any], min_size: int = 2) -> Episode | None
     states) and the same shapes apart from the token axis of text, which is right-padded (ids and
     mask with 0, token-level labels with −100).
 
+    A `MetaBatch` is returned as it is stored (``.stacked``); fewer than `min_size` episodes give None.
+
     Shapes:
         support_x: (B, M, …); support_y: (B, M) or (B, M, T); support_mask: (B, M, T) or None.
     """
@@ -137,15 +139,12 @@ def stack_for(loss_fn: Any, episodes: Sequence[Any], vectorize: bool | None) -> 
     if vectorize is False:
         return None
     if vectorize is None:
-        if not isinstance(loss_fn, FunctionalLoss) or len(episodes) < 2:
-            return None
-        if not isinstance(episodes, MetaBatch) and not isinstance(episodes[0], Episode):
+        if not isinstance(loss_fn, FunctionalLoss) or len(episodes) < 2 or not isinstance(episodes[0], Episode):
             return None
         if any(isinstance(m, nn.Dropout) and m.training and m.p > 0 for m in loss_fn.model.modules()):
             return None
-        first = episodes.stacked if isinstance(episodes, MetaBatch) else episodes[0]
-        x = first.support_x[0] if isinstance(episodes, MetaBatch) else first.support_x
-        rows_by_tokens = x.shape[0] * (x.shape[1] if first.support_mask is not None else 1)
+        x = episodes[0].support_x  # a MetaBatch's [0] is an Episode view too
+        rows_by_tokens = x.shape[0] * (x.shape[1] if episodes[0].support_mask is not None else 1)
         if x.device.type == "cpu" and rows_by_tokens > CPU_BATCH_MAX_ROWS:
             return None  # arithmetic-bound on a CPU: batching saves nothing and multiplies memory by B
         return stack_episodes(episodes)
