@@ -34,16 +34,17 @@ Example:
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .checks import check_int
 from .data.documents import Document
-from .data.sentences import split_sentences
+from .data.sentences import (STOP_WORDS, lead_text, mask_word, segmented_words,  # noqa: F401 (re-exported)
+                             sentence_words, split_sentences)
 from .runtime import derived_generator
 
 
@@ -142,8 +143,6 @@ class MetaBatch(Sequence[Episode]):
     @classmethod
     def from_episodes(cls, episodes: Sequence[Episode]) -> "MetaBatch":
         """Stack `episodes` (same classes count and shapes; text is right-padded), or raise ValueError."""
-        from .meta.vectorized import stack_episodes  # the one stacking rule
-
         stacked = stack_episodes(list(episodes), min_size=1)
         if stacked is None:
             raise ValueError("these episodes cannot be stacked: they differ in number of classes, numbers of "
@@ -165,6 +164,77 @@ class MetaBatch(Sequence[Episode]):
 
         return Episode(s.support_x[index], s.support_y[index], s.query_x[index], s.query_y[index],
                        pick(s.support_mask), pick(s.query_mask), list(s.classes), self.infos[index])
+
+
+# ---------------------------------------------------------------------------------------
+# Stacking episodes into one meta-batch (the one rule `MetaBatch` and `meta.vectorized` use)
+# ---------------------------------------------------------------------------------------
+PAD_LABEL = -100  # padding value for token-level labels (cross-entropy's ignore_index)
+
+
+def _pad_to(t: Tensor, length: int, dim: int, value: float) -> Tensor:
+    missing = length - t.shape[dim]
+    if missing == 0:
+        return t
+    pad = [0, 0] * (t.dim() - 1 - dim) + [0, missing]
+    return F.pad(t, pad, value=value)
+
+
+def _stack_side(xs: list[Tensor], ys: list[Tensor], masks: list[Tensor | None]) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Stack one side (support or query) of B episodes; pad the token axis of text episodes."""
+    if masks[0] is None:
+        return torch.stack(xs), torch.stack(ys), None
+    length = max(m.shape[1] for m in masks)
+    x = torch.stack([_pad_to(t, length, 1, 0) for t in xs])  # (B, M, T) ids or (B, M, T, D) hidden states
+    mask = torch.stack([_pad_to(m, length, 1, 0) for m in masks])  # (B, M, T)
+    y = torch.stack([_pad_to(t, length, 1, PAD_LABEL) if t.dim() == 2 else t for t in ys])
+    return x, y, mask
+
+
+def _signature(ep: Episode) -> tuple:
+    """What must agree between episodes for them to stack (the token axis of text may differ).
+
+    Kept cheap (a meta-step checks 25 sine episodes): shapes, dtypes and the device; a device
+    mismatch elsewhere makes `torch.stack` fail, and `stack_episodes` then declines too.
+    """
+    sx, sy, qx, qy, sm, qm = ep.support_x, ep.support_y, ep.query_x, ep.query_y, ep.support_mask, ep.query_mask
+    kinds = (sx.dtype, sy.dtype, qx.dtype, qy.dtype, sx.device)
+    if sm is None and qm is None:
+        return (len(ep.classes), sx.shape, sy.shape, qx.shape, qy.shape, kinds)
+    return (len(ep.classes), sx.shape[0], sx.shape[2:], sy.shape[0], sy.dim(), sm is None,
+            qx.shape[0], qx.shape[2:], qy.shape[0], qy.dim(), qm is None, kinds)
+
+
+def stack_episodes(episodes: Sequence[Any], min_size: int = 2) -> Episode | None:
+    """One `Episode` whose tensors have a leading task dimension, or None if they cannot be stacked.
+
+    Episodes stack when they are `Episode` objects with the same number of classes, the same
+    number of support and query examples, the same kinds of tensors (masks or not, ids or hidden
+    states) and the same shapes apart from the token axis of text, which is right-padded (ids and
+    mask with 0, token-level labels with −100).
+
+    A `MetaBatch` is returned as it is stored (``.stacked``); fewer than `min_size` episodes give None.
+
+    Shapes:
+        support_x: (B, M, …); support_y: (B, M) or (B, M, T); support_mask: (B, M, T) or None.
+    """
+    if isinstance(episodes, MetaBatch):
+        return episodes.stacked
+    if len(episodes) < min_size or not all(isinstance(ep, Episode) for ep in episodes):
+        return None
+    first = episodes[0]
+    expected = _signature(first)
+    if any(_signature(ep) != expected for ep in episodes[1:]):
+        return None
+    try:
+        support = _stack_side([ep.support_x for ep in episodes], [ep.support_y for ep in episodes],
+                              [ep.support_mask for ep in episodes])
+        query = _stack_side([ep.query_x for ep in episodes], [ep.query_y for ep in episodes],
+                            [ep.query_mask for ep in episodes])
+    except RuntimeError:  # different dtypes or devices
+        return None
+    return Episode(support[0], support[1], query[0], query[1], support[2], query[2], list(first.classes),
+                   {"episodes": [ep.info for ep in episodes]})
 
 
 def episode_generator(seed: int, index: int, salt: str = "") -> torch.Generator:
@@ -318,31 +388,6 @@ def _split_for(items: list[Any], k_shot: int, q_query: int, n_way: int) -> tuple
 # ---------------------------------------------------------------------------------------
 # Labelled text: N-way K-shot classification
 # ---------------------------------------------------------------------------------------
-def lead_text(document: Document, max_words: int = 64) -> str:
-    """A document's headline followed by its first sentences, about `max_words` words long.
-
-    Sentences (from `split_sentences`) are added until at least `max_words`
-    words are collected; the tokenizer then truncates to the token budget. When
-    the document has a title that is not already its first sentence, the title
-    comes first.
-
-    Example:
-        >>> lead_text(Document("d", "Big win\\n\\nThe team won. Fans cheered. It rained.", title="Big win"), 6)
-        'Big win The team won. Fans cheered.'
-    """
-    sentences = split_sentences(document.text)
-    if document.title and (not sentences or sentences[0] != document.title.strip()):
-        sentences.insert(0, document.title.strip())
-    kept: list[str] = []
-    words = 0
-    for sentence in sentences:
-        kept.append(sentence)
-        words += len(sentence.split())
-        if words >= max_words:
-            break
-    return " ".join(kept)
-
-
 def split_classes(labels: Iterable[str | None], n_test: int, seed: int = 0,
                   n_way: int | None = None) -> tuple[list[str], list[str]]:
     """Split the class names into disjoint meta-train and meta-test sets.
@@ -487,55 +532,6 @@ class TextClassificationEpisodes:
 # ---------------------------------------------------------------------------------------
 # SMLMT: self-supervised episodes from unlabelled sentences (Bansal et al. 2020)
 # ---------------------------------------------------------------------------------------
-# Function words and news boilerplate that say nothing about a sentence's content.
-STOP_WORDS = frozenset(
-    """the and for are but not you all any can had her was one our out has him his how its may new now
-    own see two who did get let put say she too use also been from have here into just like more most
-    much must only over said same some such than that them then there these they this those very were
-    what when where which while will with would could should about above after again against because
-    before being below between both down during each few further once other ours their theirs through
-    under until upon whom why yours itself himself herself themselves myself yourself does doing off
-    per via yet nor either neither ever every many still even well back made make told says year years
-    mr mrs ms""".split()
-)
-_WORD = re.compile(r"\w+")
-
-
-def sentence_words(sentence: str) -> set[str]:
-    """The content words of a sentence: lowercased, alphabetic, ≥ 3 letters, not in `STOP_WORDS`.
-
-    Words are maximal runs of word characters (``\\w+``) made only of letters, so
-    "covid19" and "2004" are not words and "U.S." gives none.
-
-    Example:
-        >>> sorted(sentence_words("The Bank's shares rose 5% in 2004."))
-        ['bank', 'rose', 'shares']
-    """
-    return {w for m in _WORD.finditer(sentence) if len(w := m.group().lower()) >= 3
-            and w.isalpha() and w not in STOP_WORDS}
-
-
-def segmented_words(words: Sequence[str], min_chars: int = 2) -> set[str]:
-    """The content words of a sentence that comes segmented (e.g. Chinese): at least `min_chars`
-    characters, all of them letters (CJK characters count as letters), not in `STOP_WORDS`.
-
-    Example:
-        >>> sorted(segmented_words(["中国", "的", "经济", "1998", "。"]))
-        ['中国', '经济']
-    """
-    return {w for w in words if len(w) >= min_chars and w.isalpha() and w.lower() not in STOP_WORDS}
-
-
-def mask_word(sentence: str, word: str, mask_token: str = "[MASK]") -> str:
-    """Replace every occurrence of `word` (as a whole word, any case) by one `mask_token`.
-
-    Example:
-        >>> mask_word("Shares rose; shares fell. Shareholders left.", "shares")
-        '[MASK] rose; [MASK] fell. Shareholders left.'
-    """
-    return _WORD.sub(lambda m: mask_token if m.group().lower() == word else m.group(), sentence)
-
-
 class SMLMTEpisodes:
     """Subset Masked Language Modelling Tasks: N-way classification made from plain text.
 

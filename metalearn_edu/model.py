@@ -469,8 +469,7 @@ class BertEncoder(nn.Module):
         """
         x, key_mask = self.embed(input_ids, attention_mask, token_type_ids)  # (B, T, D)
         impl = self._impl(attention_impl)
-        for block in list(self.blocks)[:-1]:
-            x, _ = block(x, key_mask, impl)
+        x = self.run_blocks(x, key_mask, 0, self.cfg.n_layers - 1, impl)[0]  # every block but the last
         index, valid = masked_position_index(mlm_mask)  # (B, M) each
         if index.shape[1] == 0:  # nothing masked: no logits (but still a graph to the head)
             h = x.new_zeros(0, x.shape[-1])

@@ -242,11 +242,6 @@ class History:
 # ---------------------------------------------------------------------------------------
 # Loss and evaluation
 # ---------------------------------------------------------------------------------------
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for a `PretrainConfig.precision` on `device` (None: fp32); see `runtime.precision_dtype`."""
-    return precision_dtype(precision, device)
-
-
 def mlm_logits(model: BertEncoder, input_ids: Tensor, labels: Tensor,
                attention_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Vocabulary logits at the masked positions only (`BertEncoder.masked_lm_logits`).

@@ -1,8 +1,12 @@
-"""Splitting news text into sentences with a few rules (SMLMT tasks and attention statistics need sentences)."""
+"""Splitting news text into sentences with a few rules, the content words of a sentence, and a
+document's lead (SMLMT tasks, text episodes and attention statistics need them)."""
 
 from __future__ import annotations
 
 import re
+from typing import Sequence
+
+from .documents import Document
 
 
 # Words that end with a period without ending a sentence (compared lower-cased, without the period).
@@ -75,3 +79,77 @@ def split_sentences(text: str) -> list[str]:
                 start = match.end()
             sentences.append(unit[start:].strip())
     return [s for s in sentences if s]
+
+
+# Function words and news boilerplate that say nothing about a sentence's content.
+STOP_WORDS = frozenset(
+    """the and for are but not you all any can had her was one our out has him his how its may new now
+    own see two who did get let put say she too use also been from have here into just like more most
+    much must only over said same some such than that them then there these they this those very were
+    what when where which while will with would could should about above after again against because
+    before being below between both down during each few further once other ours their theirs through
+    under until upon whom why yours itself himself herself themselves myself yourself does doing off
+    per via yet nor either neither ever every many still even well back made make told says year years
+    mr mrs ms""".split()
+)
+_WORD = re.compile(r"\w+")
+
+
+def sentence_words(sentence: str) -> set[str]:
+    """The content words of a sentence: lowercased, alphabetic, ≥ 3 letters, not in `STOP_WORDS`.
+
+    Words are maximal runs of word characters (``\\w+``) made only of letters, so
+    "covid19" and "2004" are not words and "U.S." gives none.
+
+    Example:
+        >>> sorted(sentence_words("The Bank's shares rose 5% in 2004."))
+        ['bank', 'rose', 'shares']
+    """
+    return {w for m in _WORD.finditer(sentence) if len(w := m.group().lower()) >= 3
+            and w.isalpha() and w not in STOP_WORDS}
+
+
+def segmented_words(words: Sequence[str], min_chars: int = 2) -> set[str]:
+    """The content words of a sentence that comes segmented (e.g. Chinese): at least `min_chars`
+    characters, all of them letters (CJK characters count as letters), not in `STOP_WORDS`.
+
+    Example:
+        >>> sorted(segmented_words(["中国", "的", "经济", "1998", "。"]))
+        ['中国', '经济']
+    """
+    return {w for w in words if len(w) >= min_chars and w.isalpha() and w.lower() not in STOP_WORDS}
+
+
+def mask_word(sentence: str, word: str, mask_token: str = "[MASK]") -> str:
+    """Replace every occurrence of `word` (as a whole word, any case) by one `mask_token`.
+
+    Example:
+        >>> mask_word("Shares rose; shares fell. Shareholders left.", "shares")
+        '[MASK] rose; [MASK] fell. Shareholders left.'
+    """
+    return _WORD.sub(lambda m: mask_token if m.group().lower() == word else m.group(), sentence)
+
+
+def lead_text(document: Document, max_words: int = 64) -> str:
+    """A document's headline followed by its first sentences, about `max_words` words long.
+
+    Sentences (from `split_sentences`) are added until at least `max_words`
+    words are collected; the tokenizer then truncates to the token budget. When
+    the document has a title that is not already its first sentence, the title
+    comes first.
+
+    Example:
+        >>> lead_text(Document("d", "Big win\\n\\nThe team won. Fans cheered. It rained.", title="Big win"), 6)
+        'Big win The team won. Fans cheered.'
+    """
+    sentences = split_sentences(document.text)
+    if document.title and (not sentences or sentences[0] != document.title.strip()):
+        sentences.insert(0, document.title.strip())
+    kept: list[str] = []
+    words = 0
+    for sentence in sentences:
+        kept.append(sentence)
+        words += len(sentence.split())
+        if words >= max_words:
+            break
+    return " ".join(kept)

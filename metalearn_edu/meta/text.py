@@ -220,7 +220,7 @@ def trunk_episode(model: BertEncoder, episode: Episode, top_k: int = 1) -> Episo
 
     def hidden(ids: Tensor, mask: Tensor | None) -> Tensor:  # (M, T) ids -> (M, T, D) entering block `first`
         x, key_mask = model.embed(ids, mask)
-        return model.run_blocks(x, key_mask, end=first, attention_impl="fused")[0]
+        return model.run_blocks(x, key_mask, end=first, attention_impl="fused")[0]  # no gradient: fused is exact
 
     return Episode(hidden(episode.support_x, episode.support_mask), episode.support_y,
                    hidden(episode.query_x, episode.query_mask), episode.query_y,

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from torch.func import vmap
 
 from ..checks import values_checked_by_caller
-from ..episodes import Episode, MetaBatch
+from ..episodes import PAD_LABEL, Episode, MetaBatch, stack_episodes  # noqa: F401 (re-exported)
 from .inner_loop import (
     InnerLoopDivergedError,
     LossFn,
@@ -51,7 +51,6 @@ from .inner_loop import (
 )
 from .losses import FunctionalLoss
 
-PAD_LABEL = -100  # padding value for token-level labels (cross-entropy's ignore_index)
 # On a CPU the automatic choice batches only episodes whose support set has at most this many
 # examples × tokens. Small episodes (25 sine tasks of 10 points) spend their time in per-operation
 # overhead, which batching removes (12× here); a text episode (25 texts × 48–64 tokens through a
@@ -63,71 +62,6 @@ CPU_BATCH_MAX_ROWS = 512
 # ---------------------------------------------------------------------------------------
 # Stacking episodes
 # ---------------------------------------------------------------------------------------
-def _pad_to(t: Tensor, length: int, dim: int, value: float) -> Tensor:
-    missing = length - t.shape[dim]
-    if missing == 0:
-        return t
-    pad = [0, 0] * (t.dim() - 1 - dim) + [0, missing]
-    return F.pad(t, pad, value=value)
-
-
-def _stack_side(xs: list[Tensor], ys: list[Tensor], masks: list[Tensor | None]) -> tuple[Tensor, Tensor, Tensor | None]:
-    """Stack one side (support or query) of B episodes; pad the token axis of text episodes."""
-    if masks[0] is None:
-        return torch.stack(xs), torch.stack(ys), None
-    length = max(m.shape[1] for m in masks)
-    x = torch.stack([_pad_to(t, length, 1, 0) for t in xs])  # (B, M, T) ids or (B, M, T, D) hidden states
-    mask = torch.stack([_pad_to(m, length, 1, 0) for m in masks])  # (B, M, T)
-    y = torch.stack([_pad_to(t, length, 1, PAD_LABEL) if t.dim() == 2 else t for t in ys])
-    return x, y, mask
-
-
-def _signature(ep: Episode) -> tuple:
-    """What must agree between episodes for them to stack (the token axis of text may differ).
-
-    Kept cheap (a meta-step checks 25 sine episodes): shapes, dtypes and the device; a device
-    mismatch elsewhere makes `torch.stack` fail, and `stack_episodes` then declines too.
-    """
-    sx, sy, qx, qy, sm, qm = ep.support_x, ep.support_y, ep.query_x, ep.query_y, ep.support_mask, ep.query_mask
-    kinds = (sx.dtype, sy.dtype, qx.dtype, qy.dtype, sx.device)
-    if sm is None and qm is None:
-        return (len(ep.classes), sx.shape, sy.shape, qx.shape, qy.shape, kinds)
-    return (len(ep.classes), sx.shape[0], sx.shape[2:], sy.shape[0], sy.dim(), sm is None,
-            qx.shape[0], qx.shape[2:], qy.shape[0], qy.dim(), qm is None, kinds)
-
-
-def stack_episodes(episodes: Sequence[Any], min_size: int = 2) -> Episode | None:
-    """One `Episode` whose tensors have a leading task dimension, or None if they cannot be stacked.
-
-    Episodes stack when they are `Episode` objects with the same number of classes, the same
-    number of support and query examples, the same kinds of tensors (masks or not, ids or hidden
-    states) and the same shapes apart from the token axis of text, which is right-padded (ids and
-    mask with 0, token-level labels with −100).
-
-    A `MetaBatch` is returned as it is stored (``.stacked``); fewer than `min_size` episodes give None.
-
-    Shapes:
-        support_x: (B, M, …); support_y: (B, M) or (B, M, T); support_mask: (B, M, T) or None.
-    """
-    if isinstance(episodes, MetaBatch):
-        return episodes.stacked
-    if len(episodes) < min_size or not all(isinstance(ep, Episode) for ep in episodes):
-        return None
-    first = episodes[0]
-    expected = _signature(first)
-    if any(_signature(ep) != expected for ep in episodes[1:]):
-        return None
-    try:
-        support = _stack_side([ep.support_x for ep in episodes], [ep.support_y for ep in episodes],
-                              [ep.support_mask for ep in episodes])
-        query = _stack_side([ep.query_x for ep in episodes], [ep.query_y for ep in episodes],
-                            [ep.query_mask for ep in episodes])
-    except RuntimeError:  # different dtypes or devices
-        return None
-    return Episode(support[0], support[1], query[0], query[1], support[2], query[2], list(first.classes),
-                   {"episodes": [ep.info for ep in episodes]})
-
-
 def stack_for(loss_fn: Any, episodes: Sequence[Any], vectorize: bool | None) -> Episode | None:
     """The stacked meta-batch when the batched path is taken, else None (the loop).
 
