@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 
 import pytest
 
@@ -96,7 +97,17 @@ def test_load_local_errors_and_empty_documents(tmp_path) -> None:
 def test_text_files_in_other_encodings(tmp_path):
     utf16 = tmp_path / "utf16.txt"
     utf16.write_bytes("Café society.\n\nSecond text.".encode("utf-16"))
-    assert [d.text for d in load_local(utf16)] == ["Café society.", "Second text."]
+    with pytest.warns(UserWarning, match="read it as utf-16, recognised by its byte-order mark"):
+        assert [d.text for d in load_local(utf16)] == ["Café society.", "Second text."]
+    no_bom = tmp_path / "utf16le.txt"
+    no_bom.write_bytes("Plain ASCII words, twice over.".encode("utf-16-le"))
+    with pytest.warns(UserWarning, match="utf-16-le, recognised by its zero bytes"):
+        assert load_local(no_bom)[0].text == "Plain ASCII words, twice over."
+    utf8 = tmp_path / "plain.txt"
+    utf8.write_bytes("Café, in UTF-8.".encode("utf-8-sig"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # UTF-8, with or without a BOM: nothing to say
+        assert load_local(utf8)[0].text == "Café, in UTF-8."
     cp1252 = tmp_path / "quotes.txt"
     cp1252.write_bytes("He said \u201cno\u201d \u2013 twice.".encode("cp1252"))
     with pytest.warns(UserWarning, match="cp1252"):

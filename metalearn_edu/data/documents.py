@@ -76,7 +76,7 @@ def read_text_file(path: str | Path, warn: bool = True) -> str:
 
     Args:
         path: the file.
-        warn: warn (naming the encoding) when the file was not UTF-8 or UTF-16/32.
+        warn: warn (naming the encoding used) when the file was not UTF-8.
 
     Raises:
         ValueError: if the file looks binary; the message names it.
@@ -115,4 +115,7 @@ def read_text_file(path: str | Path, warn: bool = True) -> str:
                          "give a UTF-8 text file")
     if warn and fallback:
         warnings.warn(f"{path} is not valid UTF-8; read it as {encoding}", stacklevel=2)
+    elif warn and encoding not in ("utf-8", "utf-8-sig"):
+        how = "by its byte-order mark" if encoding in ("utf-16", "utf-32") else "by its zero bytes (no byte-order mark)"
+        warnings.warn(f"{path} is not UTF-8; read it as {encoding}, recognised {how}", stacklevel=2)
     return text.removeprefix("\ufeff")
