@@ -524,7 +524,9 @@ def render_hybrid(model: Any, tokenizer: Any, meta_weight: float, inner_steps: i
              "held-out SMLMT accuracy": smlmt_accuracy(student.eval())}
     return viz.plot_hybrid_run(history, before, after,
                                title=f"λ = {meta_weight:g}: {steps} steps of (1 − λ)·MLM + λ·SMLMT "
-                                     f"({n_way}-way {k_shot}-shot, {inner_steps} inner step(s))")
+                                     f"({n_way}-way {k_shot}-shot, {inner_steps} inner step(s))\n"
+                                     f"held out: MLM loss on {len(eval_blocks)} blocks, SMLMT accuracy on "
+                                     f"{len(held_out)} episodes")
 
 
 def hybrid_playground(model: Any, tokenizer: Any, steps: int = 6) -> Playground:

@@ -204,7 +204,8 @@ fig
 fig = viz.plot_budget_curves({f"λ = {w}": {"seconds": row["curve"]["seconds"], "values": row["curve"]["mlm_loss"]}
                               for w, row in sweep.items()},
                              ylabel="held-out MLM loss (nats)", title="Held-out MLM loss along the budget",
-                             note=f"mean over {n_seeds} seeds, 95% band; point 0 is the start",
+                             note=f"mean over {n_seeds} seeds, 95% band; {start['mlm']['n_targets']:,} masked tokens "
+                                  "of 256 validation blocks; point 0 is the start",
                              reference={"start (mlm-micro)": start["mlm"]["loss"]})
 fig
 
@@ -252,7 +253,8 @@ assert all(loss[a]["mean"] < loss[b]["mean"] for a, b in zip(weights, weights[1:
 assert loss[0.0]["diff"] + loss[0.0]["half"] < 0 and "higher" not in verdicts[0.0]  # more MLM: better LM, no gain
 assert loss[1.0]["diff"] > 0.2 and verdicts[1.0].count("higher") >= 2                # all meta: gains, forgets
 assert verdicts[0.5] == ["higher"] * 4 and loss[0.5]["diff"] < 0.02                 # the mix: all four, cheaply
-assert verdicts[0.75][:2] == ["higher"] * 2 and loss[0.75]["diff"] < 0.05
+assert verdicts[0.75][:2] == ["higher"] * 2 and round(loss[0.75]["diff"], 2) == 0.03
+print(f"the encoder trained here: {model.num_parameters():,} parameters")
 assert "lower" not in sum(verdicts.values(), [])
 assert all(gain[a] < gain[b] for a, b in zip(weights, weights[1:]))                   # gain grows with λ
 print("mean accuracy gain over the four cells, by λ:", {w: round(g, 3) for w, g in gain.items()})
@@ -280,7 +282,7 @@ print("mean accuracy gain over the four cells, by λ:", {w: round(g, 3) for w, g
 # So at equal compute, spending the budget on self-supervised meta-learning rather than more MLM
 # *did* make a better few-shot starting point here, on novel classes (held-out SMLMT words) as well
 # as on BBC's seen topics — and the MLM term is what keeps the language model from being spent to
-# get it. Keep the scale in mind before generalising: a model of under two million parameters, four
+# get it. Keep the scale in mind before generalising: a model of under two million parameters (printed above), four
 # CPU-minutes per run, one corpus, three seeds (t = 4.30, so the intervals are wide and the lower
 # ends of the smaller gains are close to zero) — far from the hours of GPU meta-training of
 # BERT-base in Bansal et al. Our results say what happens at *this* scale.
