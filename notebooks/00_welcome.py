@@ -29,7 +29,7 @@
 # | 4 | Reptile | a first-order alternative, its geometry, and what second order costs |
 # | 5 | few-shot text classification | fine-tuning vs MAML vs Reptile vs prototypical networks on a pretrained encoder |
 # | 6 | meta-learning *as* pretraining | self-supervised meta-tasks from raw text (SMLMT); MLM vs SMLMT vs their hybrid at equal compute |
-# | 7 | *coming:* beyond the training distribution | few-shot tasks from other domains than news |
+# | 7 | beyond the training distribution | the same models on movie-review sentiment and novel debate speakers; the low-resource curve (K = 1 … 64); Hybrid-SMLMT |
 # | 8 | a second language and token-level tasks | Chinese text, character tokens, named-entity episodes, span F1, moving an English body to Chinese |
 #
 # **How to use the notebooks.** Run cells top to bottom (Shift-Enter). Every chapter states its
