@@ -1,7 +1,7 @@
 """Beyond the training distribution: do the gains measured on news survive other domains and more labels?
 
     python benchmarks/cross_domain.py --out benchmarks/results/cross_domain.json   # ~2 h on 1 thread
-    python benchmarks/cross_domain.py --quick --out runs/cd-quick.json              # smoke run
+    python benchmarks/cross_domain.py --quick --out runs/cd-quick.json              # smoke run (models: runs/cross_domain-quick)
 
 Needs the encoders the other studies trained: ``runs/few_shot_text/`` (the meta-learners of chapter
 5, three seeds each; ``benchmarks/few_shot_text.py`` writes them) and ``runs/equal_compute/`` (the
@@ -95,7 +95,7 @@ def evaluate_bow(tokenizer: Any, first: int, n: int) -> dict[str, Any]:
     return out
 
 
-def load_encoder(kind: str, name: str, seed: int) -> BertEncoder | None:
+def load_encoder(kind: str, name: str, seed: int, runs_dir: str = "runs/cross_domain") -> BertEncoder | None:
     """A trained encoder from the other studies' run folders (None when it is not there)."""
     if kind == "meta":
         path = Path("runs/few_shot_text") / f"{name}-seed{seed}"
@@ -108,7 +108,7 @@ def load_encoder(kind: str, name: str, seed: int) -> BertEncoder | None:
         model = BertEncoder(ModelConfig.from_dict(state["config"]))
         model.load_state_dict(state["model"])
         return model.eval()
-    path = Path("runs/cross_domain") / f"{name}-seed{seed}"
+    path = Path(runs_dir) / f"{name}-seed{seed}"
     return load_pretrained(path, with_tokenizer=False)[0] if (path / "model.pt").exists() else None
 
 
@@ -193,16 +193,20 @@ def main() -> None:
     p.add_argument("--val-episodes", type=int, default=8)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--runs-dir", default=None,
+                   help="where the Hybrid-SMLMT models go (default runs/cross_domain; runs/cross_domain-quick with --quick)")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     if args.quick:
         args.episodes, args.kshot_episodes, args.budget, args.seeds, args.val_episodes = 6, 4, 10, "0,1", 2
+    if args.runs_dir is None:  # a smoke run must not leave 10-second models where the full run would reuse them
+        args.runs_dir = "runs/cross_domain-quick" if args.quick else "runs/cross_domain"
     torch.set_num_threads(args.threads)
     os.environ.setdefault("METALEARN_CLOCK", "process")
     seeds = [int(s) for s in args.seeds.split(",")]
     parts = args.parts.split(",")
     start, tokenizer, _ = load_pretrained("mlm-micro")
-    settings = {"clock": os.environ["METALEARN_CLOCK"], **{k: v for k, v in vars(args).items() if k not in ("out", "quick")}}
+    settings = {"clock": os.environ["METALEARN_CLOCK"], **{k: v for k, v in vars(args).items() if k not in ("out", "quick", "runs_dir")}}
     settings["seeds"] = seeds
     results: dict[str, Any] = {"settings": settings, "models": {}}
     out = Path(args.out) if args.out else None
@@ -221,7 +225,7 @@ def main() -> None:
 
     if "hybrid" in parts:
         for seed in seeds:
-            folder = Path("runs/cross_domain") / f"hybrid_smlmt-seed{seed}"
+            folder = Path(args.runs_dir) / f"hybrid_smlmt-seed{seed}"
             if (folder / "model.pt").exists():
                 continue
             model, train = train_hybrid_smlmt(start, tokenizer, seed, args)
@@ -255,7 +259,7 @@ def main() -> None:
             for seed in seeds:
                 if str(seed) in entry["seeds"]:
                     continue
-                model = load_encoder(kind, name, seed)
+                model = load_encoder(kind, name, seed, args.runs_dir)
                 if model is None:
                     print(f"{key} seed {seed}: no trained encoder found; skipped", flush=True)
                     continue
