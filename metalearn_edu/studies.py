@@ -248,6 +248,32 @@ def describe(diff: float, half: float, digits: int = 3, unit: str = "") -> str:
     return f"{diff:+.{digits}f}{unit} ± {half:.{digits}f}{unit} ({verdict(diff, half)})"
 
 
+def verdicts(table: dict[str, dict[str, dict[str, Any]]], cells: tuple[str, ...], reference: str = "mlm"
+             ) -> dict[str, dict[str, str]]:
+    """`verdict` of every model's paired difference from `reference`, per cell (cells without one are left out).
+
+    Example:
+        >>> verdicts({"mlm": {"a": {"mean": 0.5}}, "x": {"a": {"mean": 0.6, "diff": 0.1, "diff_half": 0.05}}}, ("a",))
+        {'x': {'a': 'higher'}}
+    """
+    return {name: {c: verdict(rows[c]["diff"], rows[c]["diff_half"]) for c in cells if "diff" in rows.get(c, {})}
+            for name, rows in table.items() if name != reference}
+
+
+def difference_findings(table: dict[str, dict[str, dict[str, Any]]], cells: tuple[str, ...], titles: dict[str, str],
+                        names: dict[str, str], reference: str = "mlm") -> list[str]:
+    """One Markdown bullet per model: its paired difference from `reference` on every cell, in words
+    (`describe`); what chapters 7 and 8 print as "what the study shows"."""
+    lines = []
+    for name, rows in table.items():
+        if name == reference:
+            continue
+        said = "; ".join(f"{titles[c]} {describe(rows[c]['diff'], rows[c]['diff_half'])}"
+                         for c in cells if "diff" in rows.get(c, {}))
+        lines.append(f"* **{names.get(name, name)}** vs the MLM start: {said}.")
+    return lines
+
+
 def crossing_point(k: list[int], diff: list[float]) -> float | None:
     """Where a paired-difference curve over K first changes sign, interpolated linearly in log₂ K.
 

@@ -395,20 +395,9 @@ print("fine-tuning step size chosen per K on validation episodes:",
 # Generated from the stored results:
 
 # %%
-def findings():
-    lines = []
-    for name, rows in table.items():
-        if name == "mlm":
-            continue
-        cells = "; ".join(f"{studies.CELL_TITLES[c]} {studies.describe(rows[c]['diff'], rows[c]['diff_half'])}"
-                          for c in studies.DOMAIN_CELLS if c in rows and "diff" in rows[c])
-        lines.append(f"* **{studies.MODEL_NAMES.get(name, name)}** vs the MLM start: {cells}.")
-    return lines
-
-
-display(Markdown("\n".join(findings())))
-verdicts = {name: {c: studies.verdict(r[c]["diff"], r[c]["diff_half"]) for c in studies.DOMAIN_CELLS if "diff" in r[c]}
-            for name, r in table.items() if name != "mlm"}
+display(Markdown("\n".join(studies.difference_findings(table, studies.DOMAIN_CELLS, studies.CELL_TITLES,
+                                                        studies.MODEL_NAMES))))
+verdicts = studies.verdicts(table, studies.DOMAIN_CELLS)
 trained = ("maml", "fomaml", "reptile", "protonet", "lambda=0", "lambda=0.5", "lambda=1", "hybrid_smlmt")
 higher = [(name, c) for name in trained for c, v in verdicts[name].items() if v == "higher"]
 news = studies.few_shot_table(studies.load_study("few_shot_text"))  # chapter 5's table, on news

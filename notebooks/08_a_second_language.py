@@ -366,20 +366,9 @@ for cell, r in versus.items():
 # Generated from the stored results:
 
 # %%
-def findings():
-    lines = []
-    for name, rows in table.items():
-        if name == "mlm":
-            continue
-        cells = "; ".join(f"{studies.CELL_TITLES_ZH[c]} {studies.describe(rows[c]['diff'], rows[c]['diff_half'])}"
-                          for c in studies.CHINESE_CELLS if c in rows)
-        lines.append(f"* **{studies.CHINESE_NAMES[name]}** vs the MLM start: {cells}.")
-    return lines
-
-
-display(Markdown("\n".join(findings())))
-verdicts = {name: {c: studies.verdict(r[c]["diff"], r[c]["diff_half"]) for c in studies.CHINESE_CELLS if c in r}
-            for name, r in table.items() if name != "mlm"}
+display(Markdown("\n".join(studies.difference_findings(table, studies.CHINESE_CELLS, studies.CELL_TITLES_ZH,
+                                                        studies.CHINESE_NAMES))))
+verdicts = studies.verdicts(table, studies.CHINESE_CELLS)
 ner, sentiment = ("ner_k1", "ner_k5"), ("sent_k1", "sent_k5")
 # the reading below says these things; the cell fails if the stored results stop saying them
 assert [verdicts["random"][c] for c in ner] == ["lower", "lower"]                          # MLM taught NER something

@@ -146,3 +146,15 @@ def test_missing_study_names_the_command(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match=r"python benchmarks/nothing.py"):
         studies.load_study("nothing", tmp_path)
     assert math.isfinite(1.0)
+
+
+def test_difference_findings_and_verdicts_skip_the_reference_and_cells_without_a_difference():
+    table = {"mlm": {"a": {"mean": 0.5}, "b": {"mean": 0.6}},
+             "x": {"a": {"mean": 0.6, "diff": 0.1, "diff_half": 0.05}, "b": {"mean": 0.59, "diff": -0.01, "diff_half": 0.02}},
+             "bow": {"b": {"mean": 0.4, "diff": -0.2, "diff_half": 0.05}}}
+    titles, names = {"a": "A 1-shot", "b": "B 5-shot"}, {"x": "model X"}
+    assert studies.verdicts(table, ("a", "b")) == {"x": {"a": "higher", "b": "no measurable difference"},
+                                                   "bow": {"b": "lower"}}
+    assert studies.difference_findings(table, ("a", "b"), titles, names) == [
+        "* **model X** vs the MLM start: A 1-shot +0.100 ± 0.050 (higher); B 5-shot -0.010 ± 0.020 (no measurable difference).",
+        "* **bow** vs the MLM start: B 5-shot -0.200 ± 0.050 (lower)."]

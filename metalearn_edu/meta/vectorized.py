@@ -60,7 +60,7 @@ CPU_BATCH_MAX_ROWS = 512
 
 
 # ---------------------------------------------------------------------------------------
-# Stacking episodes
+# Choosing the batched path (stacking itself is `metalearn_edu.episodes.stack_episodes`)
 # ---------------------------------------------------------------------------------------
 def stack_for(loss_fn: Any, episodes: Sequence[Any], vectorize: bool | None) -> Episode | None:
     """The stacked meta-batch when the batched path is taken, else None (the loop).
