@@ -31,3 +31,25 @@ def test_trainers_run_and_are_seeded():
     assert 1 <= len(history.steps) and history.seconds[-1] >= 0.2
     with pytest.raises(ValueError, match="steps, time_budget or both"):
         meta_train(net, functional_loss(net, "mse"), lambda i: tasks.episode(i, 10), steps=None)
+
+
+def test_the_outer_adam_is_adams_update():
+    """`outer_adam` (one fused kernel where torch has one) moves the parameters as torch's default Adam."""
+    from metalearn_edu.meta.outer_loop import outer_adam
+
+    g = torch.Generator().manual_seed(0)
+    start = [torch.randn(40, 40, generator=g), torch.randn(40, generator=g)]
+    grads = [[torch.randn(p.shape, generator=g) for p in start] for _ in range(3)]
+    moved = []
+    for make in (lambda ps: outer_adam(ps, 1e-2), lambda ps: torch.optim.Adam(ps, lr=1e-2)):
+        params = [p.clone().requires_grad_() for p in start]
+        optimizer = make(params)
+        for step in grads:
+            for p, grad in zip(params, step):
+                p.grad = grad.clone()
+            optimizer.step()
+        moved.append(params)
+    assert outer_adam([start[0].clone().requires_grad_()], 1e-2).defaults["fused"]  # the fused kernel on a CPU
+    for fused, plain, p0 in zip(*moved, start):
+        assert not torch.equal(plain, p0)
+        torch.testing.assert_close(fused, plain, atol=1e-6, rtol=1e-5)

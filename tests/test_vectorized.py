@@ -4,7 +4,8 @@ Every case runs the same call twice, ``vectorize=False`` (the loop) and ``vector
 compares meta-losses and meta-gradients (or Reptile's update, or evaluation curves) to float
 tolerance: second and first order, Reptile, a subset of parameters adapting, learned inner
 learning rates, tied weights, the text encoder with a prototype head (explicit attention for
-second order, episodes of different lengths), and the fallback and error cases.
+second order, episodes of different lengths), and the fallback and error cases. The inner
+gradient an MLP gets by hand-written backpropagation is checked against autograd's, task by task.
 """
 
 from __future__ import annotations
@@ -84,6 +85,86 @@ def test_tied_weights_move_as_one():
     assert "4.weight" not in params
     episodes = SinusoidTasks(seed=1).batch(0, 4, 5)
     _assert_same(*_both(maml_step, functional_loss(net, "mse"), params, episodes, 0.05, 2))
+
+
+def _classifier(activation, seed=0, n_way=3):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 16), activation(), nn.Linear(16, 16), activation(), nn.Linear(16, n_way))
+
+
+def _class_episodes(n=5, n_way=3, k=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [Episode(torch.randn(n_way * k, 4, generator=g), torch.arange(n_way).repeat(k),
+                    torch.randn(n_way * k, 4, generator=g), torch.arange(n_way).repeat(k)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("kind", ["mse", "cross_entropy"])
+@pytest.mark.parametrize("activation", [nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Identity])
+@pytest.mark.parametrize("stacked", [False, True])
+def test_the_hand_written_inner_gradient_is_autograds(kind, activation, stacked):
+    """`_mlp_task_gradients` gives every task's own gradient (times `scale`), for weights shared by the
+    tasks or stacked per task, as `torch.autograd.grad` of that task's loss does."""
+    from metalearn_edu.meta.vectorized import _backprop_plan, _mlp_task_gradients
+
+    net = _classifier(activation)
+    if kind == "mse":
+        net[-1] = nn.Linear(16, 2)
+    loss_fn = functional_loss(net, kind)
+    episodes = _class_episodes()
+    if kind == "mse":
+        episodes = [Episode(e.support_x, torch.randn(len(e.support_x), 2), e.query_x, e.query_x[:, :2])
+                    for e in episodes]
+    batch = stack_episodes(episodes)
+    B = len(episodes)
+    g = torch.Generator().manual_seed(1)
+    per_task = [{n: p.detach() + 0.1 * torch.randn(p.shape, generator=g) for n, p in net.named_parameters()}
+                for _ in range(B)]
+    params = ({n: torch.stack([t[n] for t in per_task]) for n in per_task[0]} if stacked
+              else {n: p.detach() for n, p in net.named_parameters()})
+    names = ["0.bias", "2.weight", "4.weight", "4.bias"]  # a subset: the layers in between still pass δ down
+    plan = _backprop_plan(loss_fn, (batch.support_x, batch.support_y), names)
+    assert plan is not None
+    losses, grads = _mlp_task_gradients(loss_fn, plan, params, (batch.support_x, batch.support_y), names, scale=0.3)
+    assert sorted(grads) == sorted(names)
+    for b, episode in enumerate(episodes):
+        theta = {n: (v[b] if stacked else v).clone().requires_grad_() for n, v in params.items()}
+        loss = loss_fn(theta, episode.support)
+        expected = torch.autograd.grad(loss, [theta[n] for n in names])
+        assert float(losses[b]) == pytest.approx(loss.item(), rel=1e-5, abs=1e-6)
+        for n, e in zip(names, expected):
+            torch.testing.assert_close(grads[n][b], 0.3 * e, atol=1e-6, rtol=1e-4, msg=n)
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+@pytest.mark.parametrize("activation", [nn.Tanh, nn.Sigmoid, nn.GELU])
+def test_a_classifier_mlp_equals_the_loop(first_order, activation):
+    """Cross-entropy MLPs: by hand-written backward (Tanh, Sigmoid) and by autograd (GELU, whose
+    derivative the hand-written backward does not know), second and first order, and Reptile."""
+    from metalearn_edu.meta.vectorized import _backprop_plan
+
+    net = _classifier(activation)
+    loss_fn = functional_loss(net, "cross_entropy")
+    episodes = _class_episodes()
+    assert (_backprop_plan(loss_fn, (episodes[0].support_x, episodes[0].support_y), list(dict(net.named_parameters())))
+            is None) == (activation is nn.GELU)
+    params = dict(net.named_parameters())
+    _assert_same(*_both(maml_step, loss_fn, params, episodes, 0.3, 2, first_order))
+    _assert_same(*_both(maml_step, loss_fn, params, episodes, 0.3, 2, first_order, adapt_names=["2.weight"]))
+    _, delta_loop = reptile_step(loss_fn, {n: p.detach().clone() for n, p in params.items()}, episodes, 0.3, 2, 1.0,
+                                 vectorize=False)
+    _, delta_batched = reptile_step(loss_fn, {n: p.detach().clone() for n, p in params.items()}, episodes, 0.3, 2,
+                                    1.0, vectorize=True)
+    for name in delta_loop:
+        torch.testing.assert_close(delta_loop[name], delta_batched[name], atol=1e-6, rtol=1e-4)
+
+
+def test_a_zero_inner_learning_rate_is_no_step():
+    """α = 0 (the rate folded into the hand-written backward): φ = θ, and both paths agree."""
+    _, loss_fn, params, episodes = _sine()
+    loop, batched = _both(maml_step, loss_fn, params, episodes, 0.0, 2)
+    _assert_same(loop, batched)
+    no_steps = maml_step(loss_fn, params, episodes, 0.01, 0, vectorize=True)
+    _assert_same(batched, no_steps)
 
 
 def test_reptile_step_batched_equals_the_loop():
@@ -235,3 +316,32 @@ def test_the_batched_divergence_check_is_the_loops_rule():
             _check_tasks(values, initial, 1, 1, 0.1, "query")
     with pytest.raises(InnerLoopDivergedError, match="task 1"):
         _check_tasks(torch.tensor([1.0, float("inf")]), None, 0, 1, 0.1, "support")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("first_order", [False, True])
+def test_the_batched_path_on_cuda_gives_the_cpu_results(first_order):
+    """On a GPU the batched path (always taken there) gives the CPU loop's meta-loss and gradients, for
+    the sinusoid MLP (hand-written inner gradient) and the text encoder (vmap), and trains with Adam."""
+    net, loss_fn, params, episodes = _sine()
+    cpu = maml_step(loss_fn, params, episodes, 0.01, 2, first_order, vectorize=False)
+    net_gpu = sinusoid_mlp(seed=0).cuda()
+    gpu_episodes = [e.to("cuda") for e in episodes]
+    assert stack_for(functional_loss(net_gpu, "mse"), gpu_episodes, None) is not None
+    loss, grads = maml_step(functional_loss(net_gpu, "mse"), dict(net_gpu.named_parameters()), gpu_episodes, 0.01, 2,
+                            first_order)
+    _assert_same(cpu, (loss, {n: g.cpu() for n, g in grads.items()}), atol=1e-4)
+    model = _encoder()
+    text = [_text_episode(s, length=8 + s) for s in range(4)]
+    names = select_params(model, "top1")
+    impl = "fused" if first_order else "explicit"
+    cpu = maml_step(TextClassifierLoss(model, head_init="proto", attention_impl=impl), dict(model.named_parameters()),
+                    text, 0.1, 2, first_order, names, vectorize=False)
+    model_gpu = _encoder().cuda()
+    loss, grads = maml_step(TextClassifierLoss(model_gpu, head_init="proto", attention_impl=impl),
+                            dict(model_gpu.named_parameters()), [e.to("cuda") for e in text], 0.1, 2, first_order, names)
+    _assert_same(cpu, (loss, {n: g.cpu() for n, g in grads.items()}), atol=1e-4)
+    tasks = SinusoidTasks(seed=4)
+    history = meta_train(net_gpu, functional_loss(net_gpu, "mse"), lambda i: tasks.episode(i, 5).to("cuda"), steps=3,
+                         meta_batch_size=4)
+    assert len(history.meta_loss) == 3 and all(p.is_cuda for p in net_gpu.parameters())

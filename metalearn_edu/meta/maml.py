@@ -34,7 +34,7 @@ from ..checks import check_int, check_number
 from ..episodes import Episode
 from .inner_loop import LossFn, Params, adapt, check_loss, initial_loss, prepare_episode
 from .losses import functional_loss  # noqa: F401 (doctest)
-from .outer_loop import EpisodeFn, MetaHistory, check_budget, meta_batch, run_outer_loop
+from .outer_loop import EpisodeFn, MetaHistory, check_budget, meta_batch, outer_adam, run_outer_loop
 from .sinusoid import sinusoid_mlp  # noqa: F401 (doctest)
 from .vectorized import maml_step_batched, stack_for
 
@@ -177,7 +177,7 @@ def meta_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps: in
     params = dict(model.named_parameters())
     rates = dict(inner_lr) if isinstance(inner_lr, Mapping) else {}
     learned = [lr for lr in rates.values() if isinstance(lr, Tensor) and lr.requires_grad]
-    optimizer = torch.optim.Adam([p for p in params.values() if p.requires_grad] + learned, lr=outer_lr)
+    optimizer = outer_adam([p for p in params.values() if p.requires_grad] + learned, outer_lr)
     by_name = {**params, **{f"inner_lr.{n}": lr for n, lr in rates.items()}}
     algorithm = "fomaml" if first_order else "maml"
     history = MetaHistory(algorithm, settings=dict(
