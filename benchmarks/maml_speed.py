@@ -8,9 +8,11 @@
 
    * ``loop``: `maml_step(..., vectorize=False)`, one episode at a time (the readable code);
    * ``vmap``: the batched path with `torch.func.vmap` over the tasks for every model
-     (the MLP shortcut below switched off);
-   * ``library``: `maml_step` as it runs by default: batched, and for an MLP with stacked weights
-     and fused ``baddbmm`` (`metalearn_edu.meta.vectorized`);
+     (the MLP shortcuts below switched off);
+   * ``library_autograd``: batched with stacked weights and fused ``baddbmm``, the inner gradient
+     from ``autograd.grad(..., create_graph=True)`` (the library before its hand-written backward);
+   * ``library``: `maml_step` as it runs by default: batched, and for an MLP with stacked weights,
+     ``baddbmm`` and the inner gradient written out by hand (`metalearn_edu.meta.vectorized`);
    * ``reference``: the forty lines below (`reference_step`), written by hand for this one
      network: stacked weights, ``baddbmm``, two ``autograd.grad`` calls, given the meta-batch's
      data already stacked into (25, 10, 1) tensors;
@@ -29,7 +31,8 @@
    the peak of live tensor memory of one meta-step (as in ``benchmarks/meta_cost.py``), and the share
    of the loop's operator time spent in matrix products (why batching cannot help much on a CPU).
 3. **Few-shot playground**: the time of one update (`widgets.render_few_shot`, 8 BBC episodes,
-   5 steps) with the loop and with the batched evaluation.
+   5 steps) with the loop and with the batched evaluation, at 1 thread and at torch's default
+   number of threads (the machine's cores: what a notebook kernel uses).
 """
 
 from __future__ import annotations
@@ -107,13 +110,19 @@ def sinusoid_study(args: argparse.Namespace) -> dict[str, Any]:
     def library():
         maml_step(loss_fn, params, batches[next_index()], 0.01, 1)
 
-    def vmap_only():
-        original = vectorized._stacked_mlp_values
-        vectorized._stacked_mlp_values = lambda *a, **k: None
-        try:
-            maml_step(loss_fn, params, batches[next_index()], 0.01, 1, vectorize=True)
-        finally:
-            vectorized._stacked_mlp_values = original
+    def without(name: str, replacement: Callable[..., Any], fn: Callable[[], Any]) -> Callable[[], Any]:
+        """`fn` with `vectorized.<name>` replaced for the call (to time the batched path without one shortcut)."""
+        def run():
+            original = getattr(vectorized, name)
+            setattr(vectorized, name, replacement)
+            try:
+                fn()
+            finally:
+                setattr(vectorized, name, original)
+        return run
+
+    vmap_only = without("_mlp_plan", lambda loss_fn: None, library)  # every model through vmap
+    library_autograd = without("_backprop_plan", lambda *a: None, library)  # autograd's inner gradient
 
     def library_stacked():
         maml_step(loss_fn, params, metabatches[next_index()], 0.01, 1)
@@ -131,15 +140,17 @@ def sinusoid_study(args: argparse.Namespace) -> dict[str, Any]:
     lib_loss, lib_grads = maml_step(loss_fn, params, batches[0], 0.01, 1)
     st = stacks[0]
     ref_loss, ref_grads = reference_step(theta, st.support_x, st.support_y, st.query_x, st.query_y, 0.01)
+    ref_loss = ref_loss.detach()
     max_diff = max((lib_grads[n] - g).abs().max().item() for n, g in zip(params, ref_grads))
     print(f"sinusoid: library vs reference meta-loss {float(lib_loss):.6f} vs {float(ref_loss):.6f}, "
           f"largest gradient difference {max_diff:.2e}", flush=True)
-    rates = rounds({"loop": loop, "vmap": vmap_only, "library": library, "library_stacked": library_stacked,
-                    "reference": reference, "reference_from_list": reference_from_list}, args.seconds, args.rounds)
+    rates = rounds({"loop": loop, "vmap": vmap_only, "library_autograd": library_autograd, "library": library,
+                    "library_stacked": library_stacked, "reference": reference,
+                    "reference_from_list": reference_from_list}, args.seconds, args.rounds)
     out = {name: {"steps_per_s": statistics.median(r), "runs": r} for name, r in rates.items()}
     out["library"]["ratio_to_reference_from_list"] = statistics.median(
         a / b for a, b in zip(rates["library"], rates["reference_from_list"]))
-    for name in ("loop", "vmap", "library", "library_stacked", "reference_from_list"):
+    for name in ("loop", "vmap", "library_autograd", "library", "library_stacked", "reference_from_list"):
         out[name]["ratio_to_reference"] = statistics.median(
             a / b for a, b in zip(rates[name], rates["reference"]))
     out["library"]["ratio_to_loop"] = statistics.median(a / b for a, b in zip(rates["library"], rates["loop"]))
@@ -209,6 +220,8 @@ def text_study(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def playground_study(args: argparse.Namespace) -> dict[str, Any]:
+    """The time of one playground update with the loop and batched, at 1 thread and at torch's default
+    number of threads (what a notebook kernel uses: the machine's cores)."""
     from metalearn_edu.meta import text as text_module
     from metalearn_edu.pretrained import load_pretrained
     from metalearn_edu.widgets import render_few_shot
@@ -216,19 +229,24 @@ def playground_study(args: argparse.Namespace) -> dict[str, Any]:
     model, tokenizer, _ = load_pretrained("mlm-micro")
     models = {"MLM (ours)": (model, tokenizer)}
     render_few_shot(models, "MLM (ours)", "bbc", 5, 5, 5, 0.05)  # builds and caches the suites
-    times: dict[str, list[float]] = {"loop": [], "batched": []}
-    original = text_module.evaluate_text_adaptation
-    for r in range(args.rounds):
-        for name in ("loop", "batched") if r % 2 == 0 else ("batched", "loop"):
-            text_module.evaluate_text_adaptation = (
-                lambda *a, v=(name == "batched"), **k: original(*a, **{**k, "vectorize": v}))
-            start = time.perf_counter()
-            render_few_shot(models, "MLM (ours)", "bbc", 5, 5, 5, 0.05, first_episode=8 * (r + 1))
-            times[name].append(time.perf_counter() - start)
-    text_module.evaluate_text_adaptation = original
-    out = {name: {"median_s": statistics.median(t), "runs": t} for name, t in times.items()}
-    print(f"few-shot playground update (8 BBC episodes, 5-way 5-shot, 5 steps): "
-          f"{out['loop']['median_s']:.2f} s with the loop, {out['batched']['median_s']:.2f} s batched", flush=True)
+    original, threads_before = text_module.evaluate_text_adaptation, torch.get_num_threads()
+    out: dict[str, Any] = {}
+    for threads in sorted({1, args.default_threads}):
+        torch.set_num_threads(threads)
+        times: dict[str, list[float]] = {"loop": [], "batched": []}
+        for r in range(args.rounds):
+            for name in ("loop", "batched") if r % 2 == 0 else ("batched", "loop"):
+                text_module.evaluate_text_adaptation = (
+                    lambda *a, v=(name == "batched"), **k: original(*a, **{**k, "vectorize": v}))
+                start = time.perf_counter()
+                render_few_shot(models, "MLM (ours)", "bbc", 5, 5, 5, 0.05, first_episode=8 * (r + 1))
+                times[name].append(time.perf_counter() - start)
+        text_module.evaluate_text_adaptation = original
+        row = {name: {"median_s": statistics.median(t), "runs": t} for name, t in times.items()}
+        out[f"threads_{threads}"] = row
+        print(f"few-shot playground update (8 BBC episodes, 5-way 5-shot, 5 steps), {threads} thread(s): "
+              f"{row['loop']['median_s']:.2f} s with the loop, {row['batched']['median_s']:.2f} s batched", flush=True)
+    torch.set_num_threads(threads_before)
     return out
 
 
@@ -241,6 +259,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default=None)
     args = p.parse_args()
+    args.default_threads = torch.get_num_threads()  # before --threads: what a notebook kernel would use
     if args.quick:
         args.seconds, args.rounds = 0.5, 2
     torch.set_num_threads(args.threads)
@@ -256,7 +275,8 @@ def main() -> None:
     if "sinusoid" in parts:
         results["sinusoid"] = s = sinusoid_study(args)
         print("\n| path | outer steps/s | ratio to the hand-batched reference |\n|---|---:|---:|")
-        for name in ("loop", "vmap", "library", "reference_from_list", "library_stacked", "reference"):
+        for name in ("loop", "vmap", "library_autograd", "library", "reference_from_list", "library_stacked",
+                     "reference"):
             ratio = s[name].get("ratio_to_reference", 1.0)
             print(f"| {name} | {s[name]['steps_per_s']:.0f} | {ratio:.2f} |")
         print(f"library / loop: {s['library']['ratio_to_loop']:.1f}×; library / reference_from_list: "

@@ -562,7 +562,7 @@ def _loop(run: _Run, train_blocks: Tensor, eval_blocks: Tensor, vocab: MaskingVo
         losses = train_step(run, train_blocks, vocab, meta_objective)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{losses.train:.3f}")
+            bar.set_postfix(loss=f"{losses.train:.3f}", refresh=False)
         if on_step is not None:
             on_step(run.step)
         out_of_time = cfg.time_budget_s is not None and run.elapsed >= cfg.time_budget_s

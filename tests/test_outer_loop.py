@@ -53,3 +53,24 @@ def test_the_outer_adam_is_adams_update():
     for fused, plain, p0 in zip(*moved, start):
         assert not torch.equal(plain, p0)
         torch.testing.assert_close(fused, plain, atol=1e-6, rtol=1e-5)
+
+
+def test_the_progress_bar_redraws_at_its_own_pace(monkeypatch):
+    """A fast loop must not redraw its bar every step: in a notebook each redraw is a message to the
+    browser, and hundreds a second flood the kernel's output channel (and slow the loop)."""
+    import tqdm.auto
+    from tqdm.std import tqdm as plain_tqdm
+
+    redraws = []
+
+    class CountingBar(plain_tqdm):
+        def refresh(self, *args, **kwargs):
+            redraws.append(1)
+            return super().refresh(*args, **kwargs)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", CountingBar)
+    tasks = SinusoidTasks(seed=0)
+    net = sinusoid_mlp(seed=0)
+    meta_train(net, functional_loss(net, "mse"), lambda i: tasks.episode(i, 5), steps=300, meta_batch_size=2,
+               progress=True)
+    assert 0 < len(redraws) < 30, f"{len(redraws)} redraws for 300 steps"

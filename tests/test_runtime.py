@@ -193,3 +193,18 @@ def test_outside_the_main_thread_nothing_is_installed():
     thread.start()
     thread.join()
     assert seen == {"installed": False, "requested": False, "handler": before}
+
+
+def test_cpu_threads_is_restored_even_on_error():
+    from metalearn_edu.runtime import cpu_threads
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="inside"):
+        with cpu_threads(1):
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="n=0"):
+        with cpu_threads(0):
+            pass
+    assert torch.get_num_threads() == before

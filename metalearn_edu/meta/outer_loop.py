@@ -89,7 +89,7 @@ def run_outer_loop(history: MetaHistory, step_fn: Callable[[int, float], float],
                 history.record(step, loss, elapsed)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss:.4f}")
+                bar.set_postfix(loss=f"{loss:.4f}", refresh=False)  # redrawn at tqdm's own pace (mininterval)
             if time_budget is not None and elapsed >= time_budget:
                 break
     if bar is not None:
