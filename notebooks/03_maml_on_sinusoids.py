@@ -279,10 +279,10 @@ assert abs(predicted - ((second - first).norm() / first.norm()).item()) < 1e-3  
 #
 # For a plain MLP like ours the library goes one step further and writes the inner gradient out
 # by hand: backpropagation for all $B$ tasks at once. With $\delta_b = \partial L_b / \partial
-# (\text{a layer's output})$ of task $b$, a linear layer's gradients are
+# (\text{a layer's output})$ of task $b$, a linear layer with input $h_b$ has the gradients
 # $\nabla_{W} L_b = \delta_b^\top h_b$ (one batched matrix product, `torch.bmm`) and
-# $\nabla_{b} L_b = \sum_m \delta_{b,m}$, and it passes $\delta_b W$ down; a ReLU multiplies
-# $\delta_b$ by $\mathbb{1}[z > 0]$. These are ordinary tensor operations, so for second-order
+# $\nabla_{b} L_b = \sum_m \delta_{b,m}$, and it passes $\delta_b W$ down to the layer below; a ReLU
+# multiplies $\delta_b$ by $\mathbb{1}[z > 0]$. These are ordinary tensor operations, so for second-order
 # MAML the outer backward differentiates through them, exactly as through the backward graph
 # autograd would have recorded, but without the bookkeeping of ``create_graph=True``; and at
 # $\theta$, where all tasks still share the weights, the forward pass is one matrix product over
