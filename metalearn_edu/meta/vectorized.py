@@ -172,11 +172,12 @@ _ACTIVATION_FUNCTIONS: dict[type, Callable[[Tensor], Tensor]] = {
 @dataclass(frozen=True)
 class _MLPPlan:
     """An MLP the shortcut can run: per layer (module, function, weight name, bias name; the function
-    is None for a Linear layer, the names are None for an activation), and whether the hand-written
-    backward applies."""
+    is None for a Linear layer, the names are None for an activation), whether the hand-written
+    backward applies, and the names of the linear layers' parameters."""
 
     layers: tuple[tuple[nn.Module, Callable[[Tensor], Tensor] | None, str | None, str | None], ...]
     backprop: bool
+    linear_names: frozenset[str] = frozenset()
 
 
 def _mlp_plan(loss_fn: LossFn) -> _MLPPlan | None:
@@ -193,9 +194,11 @@ def _mlp_plan(loss_fn: LossFn) -> _MLPPlan | None:
     if not loss_fn.model_kwargs and not has_tied_weights(model) \
             and all(isinstance(m, (nn.Linear, *_ELEMENTWISE)) for m in model):
         backprop = all(isinstance(m, nn.Linear) or type(m) in _DERIVATIVE_FROM_OUTPUT for m in model)
-        plan = _MLPPlan(tuple((m, None, f"{i}.weight", f"{i}.bias") if isinstance(m, nn.Linear)
-                              else (m, _ACTIVATION_FUNCTIONS.get(type(m), m.forward), None, None)
-                              for i, m in enumerate(model)), backprop)
+        layers = tuple((m, None, f"{i}.weight", f"{i}.bias") if isinstance(m, nn.Linear)
+                       else (m, _ACTIVATION_FUNCTIONS.get(type(m), m.forward), None, None)
+                       for i, m in enumerate(model))
+        plan = _MLPPlan(layers, backprop, frozenset(name for _, _, weight, bias in layers if weight is not None
+                                                    for name in (weight, bias)))
     loss_fn._mlp_plan_cache = (key, plan)
     return plan
 
@@ -280,9 +283,8 @@ def _backprop_plan(loss_fn: LossFn, data: tuple, names: Iterable[str]) -> _MLPPl
     plan = _mlp_plan(loss_fn) if len(data) == 2 else None
     if plan is None or not plan.backprop:
         return None
-    linear = {name for _, _, weight, bias in plan.layers if weight is not None for name in (weight, bias)}
     names = list(names)
-    return plan if names and set(names) <= linear else None
+    return plan if names and plan.linear_names.issuperset(names) else None
 
 
 def _stacked_mlp_values(loss_fn: LossFn, params: Params, data: tuple, metric: bool) -> Tensor | None:
