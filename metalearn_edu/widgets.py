@@ -12,6 +12,7 @@ a test would need to check.
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import Any, Callable, Mapping
 
 import torch
@@ -376,13 +377,37 @@ def line_tasks_playground() -> Playground:
 FEW_SHOT_TASKS = ("bbc", "smlmt")
 
 
+# Each model's lower-block features of the texts it has seen (`TrunkCache`): a change of the
+# inner loop or of N, K or the episodes re-runs only the top block on the texts that come back.
+_TRUNK_CACHES: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+
+def _trunk_cache(model: Any) -> Any:
+    from .meta.text import TrunkCache
+
+    if model not in _TRUNK_CACHES:
+        _TRUNK_CACHES[model] = TrunkCache(model)
+    return _TRUNK_CACHES[model]
+
+
+@functools.lru_cache(maxsize=1024)
+def _episode_and_bag_of_words(sampler: Any, index: int) -> tuple[Any, float]:
+    """Episode `index` of `sampler` and the bag-of-words accuracy on it (both fixed, so drawn once)."""
+    from .meta.text import bag_of_words_accuracy
+
+    episode = sampler.episode(index)
+    return episode, bag_of_words_accuracy(episode)
+
+
 def render_few_shot(models: Mapping[str, tuple[Any, Any]], model_name: str, task: str, n_way: int, k_shot: int,
                     inner_steps: int, inner_lr: float, n_episodes: int = 8, first_episode: int = 0,
                     progress: Callable[[float], None] | None = None):
     """Fresh test episodes, the test-time inner loop, and the adaptation curve (with bag of words).
 
     Runs `metalearn_edu.meta.text.evaluate_text_adaptation` (prototype head, top block + head
-    adapt) on `n_episodes` held-out episodes starting at `first_episode`.
+    adapt) on `n_episodes` held-out episodes starting at `first_episode`: on a CPU, one episode per
+    core at a time (``workers``), with each model's lower-block features kept between updates
+    (`TrunkCache`) and every episode's bag-of-words accuracy computed once.
 
     Args:
         models: display name -> (encoder, tokenizer).
@@ -392,7 +417,7 @@ def render_few_shot(models: Mapping[str, tuple[Any, Any]], model_name: str, task
         A Figure, or a message string when a value does not fit the data (e.g. K above
         what the smallest class can supply).
     """
-    from .meta.text import bag_of_words_accuracy, evaluate_text_adaptation, held_out_sampler
+    from .meta.text import evaluate_text_adaptation, held_out_sampler
 
     if model_name not in models:
         return f"model {model_name!r} is not loaded; choose one of {list(models)}"
@@ -402,13 +427,17 @@ def render_few_shot(models: Mapping[str, tuple[Any, Any]], model_name: str, task
         return f"n_way={n_way}: a classification episode needs at least 2 classes"
     model, tokenizer = models[model_name]
     sampler = held_out_sampler(tokenizer, task, n_way, k_shot, 5)  # cached; only the test split is indexed
-    episodes = [sampler.episode(first_episode + i) for i in range(n_episodes)]
+    drawn = [_episode_and_bag_of_words(sampler, first_episode + i) for i in range(n_episodes)]
+    episodes = [episode for episode, _ in drawn]
     if progress is not None:
         progress(0.1)
-    curve = evaluate_text_adaptation(model, episodes, inner_lr, inner_steps)
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    workers = min(torch.get_num_threads(), len(episodes)) if on_cpu else 1  # episodes side by side
+    curve = evaluate_text_adaptation(model, episodes, inner_lr, inner_steps, trunk=_trunk_cache(model),
+                                     workers=max(workers, 1))
     if progress is not None:
         progress(0.9)
-    bow = sum(bag_of_words_accuracy(ep) for ep in episodes) / len(episodes)
+    bow = sum(accuracy for _, accuracy in drawn) / len(drawn)
     title = (f"{model_name}: {n_way}-way {k_shot}-shot {'BBC topics' if task == 'bbc' else 'held-out SMLMT'}, "
              f"episodes {first_episode}–{first_episode + n_episodes - 1} (95% CI)")
     return viz.plot_adaptation({model_name: curve.to_dict()}, metric_name="query accuracy", chance=1.0 / n_way,
@@ -441,8 +470,26 @@ def few_shot_playground(models: Mapping[str, tuple[Any, Any]], n_episodes: int =
     def render(progress=None, **values):
         return render_few_shot(models, n_episodes=n_episodes, progress=progress, **values)
 
-    return Playground(render, controls, title="Few-shot playground: set the sliders, then press Run",
-                      run_button=True)
+    panel = Playground(render, controls, title="Few-shot playground: set the sliders, then press Run",
+                       run_button=True)
+    _warm_up_few_shot(models, controls["n_way"].value, controls["k_shot"].value, n_episodes)
+    return panel
+
+
+def _warm_up_few_shot(models: Mapping[str, tuple[Any, Any]], n_way: int, k_shot: int, n_episodes: int) -> None:
+    """Build, with the panel, what a first change of task or model would otherwise wait for.
+
+    The held-out SMLMT words (about a second, once per tokenizer) and every model's lower-block
+    features of the default episodes' texts.
+    """
+    from .meta.text import held_out_sampler
+
+    for model, tokenizer in models.values():
+        held_out_sampler(tokenizer, "smlmt", n_way, k_shot, 5)
+        sampler = held_out_sampler(tokenizer, "bbc", n_way, k_shot, 5)
+        cache = _trunk_cache(model)
+        for i in range(n_episodes):
+            cache(_episode_and_bag_of_words(sampler, i)[0])
 
 
 # ---------------------------------------------------------------------------------------

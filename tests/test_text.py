@@ -6,7 +6,7 @@ import torch
 from metalearn_edu.data import bbc_splits
 from metalearn_edu.episodes import Episode
 from metalearn_edu.meta import TextClassifierLoss, evaluate_adaptation, select_params
-from metalearn_edu.meta.text import (_sentences, bag_of_words_accuracy, evaluate_text_adaptation,
+from metalearn_edu.meta.text import (TrunkCache, _sentences, bag_of_words_accuracy, evaluate_text_adaptation,
                                      text_task_suites, trunk_episode)
 from metalearn_edu.model import BertEncoder
 
@@ -50,6 +50,86 @@ def test_trunk_episode_holds_hidden_states(suites, mlm_micro):
     assert trunk.support_x.shape == (*ep.support_x.shape, mlm_micro.cfg.d_model)
     with pytest.raises(ValueError, match="top_k=5 is not allowed; give 1..4"):
         trunk_episode(mlm_micro, ep, top_k=5)
+
+
+def _assert_same_trunk(a, b):
+    for side in ("support_x", "query_x"):
+        assert torch.allclose(getattr(a, side), getattr(b, side), atol=1e-5), side
+    for side in ("support_y", "query_y", "support_mask", "query_mask"):
+        x, y = getattr(a, side), getattr(b, side)
+        assert (x is None and y is None) or torch.equal(x, y), side
+
+
+def test_trunk_cache_equals_trunk_episode_and_computes_each_text_once(suites, mlm_micro):
+    episodes = suites.test_episodes("bbc", 3) + suites.test_episodes("smlmt", 2)  # SMLMT rows are padded
+    assert episodes[-1].support_mask is not None and not episodes[-1].support_mask.all()
+    cache = TrunkCache(mlm_micro, top_k=2)
+    for ep in episodes:
+        _assert_same_trunk(cache(ep), trunk_episode(mlm_micro, ep, top_k=2))
+    distinct = len({tuple(r) for ep in episodes for x in (ep.support_x, ep.query_x) for r in x.tolist()})
+    assert cache.misses == distinct and len(cache._rows) == distinct
+    assert cache.hits == sum(ep.support_x.shape[0] + ep.query_x.shape[0] for ep in episodes) - distinct
+    again = cache(episodes[0])
+    assert cache.misses == distinct  # a second pass computes nothing
+    _assert_same_trunk(again, trunk_episode(mlm_micro, episodes[0], top_k=2))
+
+
+def test_trunk_cache_forgets_when_the_model_changes_or_fills_up(suites, mlm_micro):
+    import copy
+
+    model = copy.deepcopy(mlm_micro)
+    ep = suites.test_episodes("bbc", 1)[0]
+    cache = TrunkCache(model, top_k=1)
+    cache(ep)
+    with torch.no_grad():
+        model.blocks[0].ffn.up.weight.mul_(1.5)  # an in-place update, as an optimiser step makes
+    _assert_same_trunk(cache(ep), trunk_episode(model, ep, top_k=1))
+    assert cache.hits == 0
+    model.load_state_dict(mlm_micro.state_dict())
+    _assert_same_trunk(cache(ep), trunk_episode(mlm_micro, ep, top_k=1))
+    small = TrunkCache(model, top_k=1, max_rows=8)
+    small(ep)
+    assert len(small._rows) == 8  # 50 rows drawn, the 8 most recent kept
+    _assert_same_trunk(small(ep), trunk_episode(mlm_micro, ep, top_k=1))
+
+
+def test_text_adaptation_with_a_trunk_cache_gives_the_same_curve(suites, mlm_micro):
+    episodes = suites.test_episodes("bbc", 4)
+    cache = TrunkCache(mlm_micro)
+    plain = evaluate_text_adaptation(mlm_micro, episodes, inner_lr=0.1, inner_steps=2)
+    for _ in range(2):  # computing, then reading the cache
+        cached = evaluate_text_adaptation(mlm_micro, episodes, inner_lr=0.1, inner_steps=2, trunk=cache)
+        for a, b in zip(cached.per_episode, plain.per_episode):
+            assert a == pytest.approx(b, abs=1e-6)
+        assert cached.support_loss == pytest.approx(plain.support_loss, rel=1e-4)
+    with pytest.raises(ValueError, match="trunk is a TrunkCache of another model or of top_k=1"):
+        evaluate_text_adaptation(mlm_micro, episodes, inner_steps=1, top_k=2, trunk=cache)
+    with pytest.raises(ValueError, match="max_rows=0 must be a positive integer"):
+        TrunkCache(mlm_micro, max_rows=0)
+
+
+def test_text_adaptation_on_worker_threads_gives_the_same_curve(suites, mlm_micro):
+    import copy
+
+    from metalearn_edu.meta import InnerLoopDivergedError
+
+    model = copy.deepcopy(mlm_micro).train()  # dropout on: the evaluation must still run in eval mode
+    episodes = suites.test_episodes("bbc", 3) + suites.test_episodes("smlmt", 2)
+    threads = torch.get_num_threads()
+    plain = evaluate_text_adaptation(model, episodes, inner_lr=0.1, inner_steps=2)
+    spread = evaluate_text_adaptation(model, episodes, inner_lr=0.1, inner_steps=2, workers=2)
+    assert model.training and torch.get_num_threads() == threads  # both restored
+    assert len(spread.per_episode) == len(episodes)
+    for a, b in zip(spread.per_episode, plain.per_episode):  # the episodes' order is kept
+        assert a == pytest.approx(b, abs=1e-6)
+    assert spread.support_loss == pytest.approx(plain.support_loss, rel=1e-4)
+    assert spread.metric == plain.metric == "accuracy" and spread.ci == pytest.approx(plain.ci, abs=1e-6)
+    with pytest.raises(InnerLoopDivergedError):  # an error in a worker reaches the caller
+        evaluate_text_adaptation(model, episodes, inner_lr=1e6, inner_steps=2, workers=2)
+    with pytest.raises(ValueError, match="workers=0 must be a positive integer"):
+        evaluate_text_adaptation(model, episodes, workers=0)
+    with pytest.raises(ValueError, match="use workers=1 with vectorize=True"):
+        evaluate_text_adaptation(model, episodes, workers=2, vectorize=True)
 
 
 def test_pretraining_beats_random_init_by_more_than_the_intervals(suites, mlm_micro):

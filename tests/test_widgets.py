@@ -134,12 +134,24 @@ def test_few_shot_playground_updates_and_explains_bad_values(mlm_micro, course_t
     assert "MLM (ours)" in labels and any("bag of words" in x for x in labels)
     assert "not loaded" in render_few_shot(models, "MiniLM", "bbc", 5, 5, 1, 0.05)
 
-    panel = few_shot_playground(models, n_episodes=2)
+    from metalearn_edu.meta.text import held_out_sampler
+    from metalearn_edu.model import BertEncoder
+    from metalearn_edu.widgets import _TRUNK_CACHES
+
+    other = BertEncoder(mlm_micro.cfg).eval()
+    panel = few_shot_playground({**models, "random init": (other, course_tokenizer)}, n_episodes=2)
     before, renders = panel.last, panel.renders
+    # built with the panel: the other model's features of the shown episodes' texts, the SMLMT sampler
+    assert _TRUNK_CACHES[other].misses == 2 * (5 * 5 + 5 * 5) - _TRUNK_CACHES[other].hits > 0
+    hits = held_out_sampler.cache_info().hits
+    held_out_sampler(course_tokenizer, "smlmt", 5, 5, 5)
+    assert held_out_sampler.cache_info().hits == hits + 1
     panel.controls["inner_steps"].value = 3  # a heavy panel: a slider alone does not rerun it ...
     assert panel.last is before and panel.renders == renders and "press Run" in panel.status.value
+    computed = _TRUNK_CACHES[mlm_micro].misses
     panel.button.click()  # ... the Run button does
     assert isinstance(panel.last, Figure) and panel.last is not before and panel.renders == renders + 1
+    assert _TRUNK_CACHES[mlm_micro].misses == computed  # the same episodes: no lower block is rerun
     panel.controls["n_way"].value = 8  # BBC has five topics
     panel.button.click()
     assert isinstance(panel.last, str) and "n_way=8" in panel.last and not panel.button.disabled

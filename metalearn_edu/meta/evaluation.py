@@ -148,15 +148,31 @@ def evaluate_adaptation(loss_fn: LossFn, params: Params, episodes: Iterable[Epis
     """
     if on_divergence not in ("raise", "record"):
         raise ValueError(f"on_divergence={on_divergence!r} is not allowed; use 'raise' or 'record'")
-    custom_metric = metric
-    metric = metric or getattr(loss_fn, "metric", None) or (lambda p, d: float(loss_fn(p, d)))
-    metric_name = metric_name or getattr(loss_fn, "metric_name", "loss")
-    model = getattr(loss_fn, "model", None)
-    rows: list[list[float]] = []
-    support_rows: list[list[float]] = []
     episodes = list(episodes) if not isinstance(episodes, list) else episodes
     if len(episodes) < 2:
         raise ValueError(f"episodes has {len(episodes)} episode(s); a confidence interval needs at least 2")
+    rows, support_rows = adaptation_rows(loss_fn, params, episodes, inner_lr, inner_steps, adapt_names, metric,
+                                         episode_params, progress, transform, vectorize, chunk_size, on_divergence)
+    return curve_from_rows(rows, support_rows, metric_name or getattr(loss_fn, "metric_name", "loss"), confidence)
+
+
+def adaptation_rows(loss_fn: LossFn, params: Params, episodes: list[Episode],
+                    inner_lr: float | Mapping[str, Tensor | float], inner_steps: int,
+                    adapt_names: Iterable[str] | None = None, metric: MetricFn | None = None,
+                    episode_params: Callable[[Params, Episode], Params] | None = None, progress: bool = False,
+                    transform: Callable[[Episode], Episode] | None = None, vectorize: bool | None = None,
+                    chunk_size: int = 32, on_divergence: str = "raise") -> tuple[list[list[float]], list[list[float]]]:
+    """The work of `evaluate_adaptation` without the summary (same arguments).
+
+    Returns:
+        (rows, support_rows): per episode, the query metric and the support loss after 0..K steps
+        (NaN after a divergence that was recorded); `curve_from_rows` summarises them.
+    """
+    custom_metric = metric
+    metric = metric or getattr(loss_fn, "metric", None) or (lambda p, d: float(loss_fn(p, d)))
+    model = getattr(loss_fn, "model", None)
+    rows: list[list[float]] = []
+    support_rows: list[list[float]] = []
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -196,6 +212,13 @@ def evaluate_adaptation(loss_fn: LossFn, params: Params, episodes: Iterable[Epis
     finally:
         if bar is not None:
             bar.close()
+    return rows, support_rows
+
+
+def curve_from_rows(rows: list[list[float]], support_rows: list[list[float]], metric_name: str,
+                    confidence: float = 0.95) -> AdaptationCurve:
+    """An `AdaptationCurve` from per-episode rows (`adaptation_rows`): means, intervals, divergences."""
+    inner_steps = len(rows[0]) - 1
     means, cis, diverged = [], [], []
     for k in range(inner_steps + 1):
         values = [row[k] for row in rows if math.isfinite(row[k])]
