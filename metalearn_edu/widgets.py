@@ -449,7 +449,8 @@ def few_shot_playground(models: Mapping[str, tuple[Any, Any]], n_episodes: int =
 
     Args:
         models: display name -> (encoder, tokenizer), e.g. ``{"MLM (ours)": (model, tok)}``.
-        n_episodes: episodes per update (8 keeps an update under ten seconds on a laptop CPU).
+        n_episodes: episodes per update (8: about a second per update on a 2-core CPU,
+            `benchmarks/playground_speed.py`).
     """
     import ipywidgets as w
 

@@ -363,8 +363,8 @@ assert table["minilm"]["smlmt_k5"]["diff"] > 0.05 and table["minilm"]["bbc_k1"][
 #
 # ## 9. Try the sliders
 #
-# Each change runs fresh held-out episodes through the test protocol (a few seconds on a laptop
-# CPU). Things to try: K = 1 vs K = 20; a large inner learning rate (1.0) and watch accuracy
+# Each change runs fresh held-out episodes through the test protocol (about a second on a 2-core
+# CPU at the default sizes; K = 20 or 20 inner steps are several times the work). Things to try: K = 1 vs K = 20; a large inner learning rate (1.0) and watch accuracy
 # *fall* with more steps (over-fitting 5 support texts); N = 8 on BBC (there are only 5 topics:
 # the panel tells you); the SMLMT task, where the words are the classes.
 
