@@ -434,7 +434,7 @@ def render_few_shot(models: Mapping[str, tuple[Any, Any]], model_name: str, task
     on_cpu = next(model.parameters()).device.type == "cpu"
     workers = min(torch.get_num_threads(), len(episodes)) if on_cpu else 1  # episodes side by side
     curve = evaluate_text_adaptation(model, episodes, inner_lr, inner_steps, trunk=_trunk_cache(model),
-                                     workers=max(workers, 1))
+                                     workers=workers)
     if progress is not None:
         progress(0.9)
     bow = sum(accuracy for _, accuracy in drawn) / len(drawn)

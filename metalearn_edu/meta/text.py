@@ -362,7 +362,7 @@ def _episodes_on_threads(model: BertEncoder, episodes: list[Episode], transform:
     workers, once the main thread has used them, only spin briefly and then sleep in any other
     thread, waking thousands of times per update: the case of every widget callback in JupyterLab
     (ipykernel runs comm messages in a *subshell* thread), where the two-thread path measured
-    about 40% slower than on the main thread.
+    15–30% slower than on the main thread (`benchmarks/playground_speed.py`).
 
     The lower blocks run first, on the calling thread (a `TrunkCache` is not thread-safe). Each
     worker owns a deep copy of the model: `torch.func.functional_call` swaps a module's parameters
