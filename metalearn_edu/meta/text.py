@@ -217,12 +217,17 @@ def trunk_episode(model: BertEncoder, episode: Episode, top_k: int = 1) -> Episo
         support_x: (N·K, T) ids -> (N·K, T, D) hidden states (likewise query_x).
     """
     _check_top_k(model, top_k)
-    first = model.cfg.n_layers - top_k
+    return _with_hidden(episode, lambda ids, mask: _lower_blocks(model, ids, mask, top_k))
 
-    def hidden(ids: Tensor, mask: Tensor | None) -> Tensor:  # (M, T) ids -> (M, T, D) entering block `first`
-        x, key_mask = model.embed(ids, mask)
-        return model.run_blocks(x, key_mask, end=first, attention_impl="fused")[0]  # no gradient: fused is exact
 
+def _lower_blocks(model: BertEncoder, ids: Tensor, mask: Tensor | None, top_k: int) -> Tensor:
+    """(M, T) ids -> (M, T, D) hidden states entering the top `top_k` blocks."""
+    x, key_mask = model.embed(ids, mask)
+    return model.run_blocks(x, key_mask, end=model.cfg.n_layers - top_k, attention_impl="fused")[0]  # fused is exact
+
+
+def _with_hidden(episode: Episode, hidden: Any) -> Episode:
+    """The episode with ``hidden(ids, mask)`` in place of its support and query token ids."""
     return Episode(hidden(episode.support_x, episode.support_mask), episode.support_y,
                    hidden(episode.query_x, episode.query_mask), episode.query_y,
                    episode.support_mask, episode.query_mask, list(episode.classes), dict(episode.info))
@@ -277,9 +282,7 @@ class TrunkCache:
             where = {k: i for i, k in enumerate(keys)}
             index = torch.tensor([where[k] for k in missing], device=ids.device)
             with eval_mode(self.model):
-                x, key_mask = self.model.embed(ids[index], None if mask is None else mask[index])
-                first = self.model.cfg.n_layers - self.top_k
-                out = self.model.run_blocks(x, key_mask, end=first, attention_impl="fused")[0]
+                out = _lower_blocks(self.model, ids[index], None if mask is None else mask[index], self.top_k)
             for k, h in zip(missing, out):
                 self._rows[k] = h.clone()
         self.misses += len(missing)
@@ -293,9 +296,7 @@ class TrunkCache:
 
     def __call__(self, episode: Episode) -> Episode:
         """The episode with its token ids replaced by hidden states, as `trunk_episode` returns it."""
-        return Episode(self.hidden(episode.support_x, episode.support_mask), episode.support_y,
-                       self.hidden(episode.query_x, episode.query_mask), episode.query_y,
-                       episode.support_mask, episode.query_mask, list(episode.classes), dict(episode.info))
+        return _with_hidden(episode, self.hidden)
 
 
 def evaluate_text_adaptation(model: BertEncoder, episodes: Sequence[Episode], inner_lr: float = 0.05,
