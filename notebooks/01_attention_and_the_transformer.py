@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -58,7 +58,7 @@ transformers.utils.logging.disable_progress_bar()  # no download bars: everythin
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-preset = get_preset()  # "ci" in continuous integration, "cpu" on a laptop, "gpu" with CUDA
+preset = get_preset()  # "ci" (quickest; the stored outputs), "cpu" on a laptop, "gpu" with CUDA
 print(f"preset: {preset.name} — {preset.notes}")
 
 # %% [markdown]
@@ -178,6 +178,57 @@ print("attention maps, shape (B, H, T, T):", tuple(out.attentions[0].shape), "�
 # **MLM head**, whose output matrix *is* the token-embedding matrix (weight tying), and a
 # classification head that reads the first position, `[CLS]`.
 #
+# **LayerNorm** normalises each position's vector $x \in \mathbb R^D$ over its $D$ features (not over
+# the batch or the sequence), then gives every feature a learned gain $\gamma$ and shift $\beta$
+# (both in $\mathbb R^D$, so $2D$ parameters per LayerNorm):
+#
+# $$\operatorname{LN}(x) = \gamma \odot \frac{x - \mu}{\sqrt{\sigma^2 + \varepsilon}} + \beta, \qquad
+# \mu = \frac1D \sum_{d=1}^{D} x_d, \quad \sigma^2 = \frac1D \sum_{d=1}^{D} (x_d - \mu)^2,$$
+#
+# with $\varepsilon = 10^{-12}$ as in BERT (`cfg.layer_norm_eps`). The **feed-forward layer**
+# (`FeedForward`) works on every position separately: a widening linear map, a GELU, and a narrowing
+# one,
+#
+# $$\operatorname{FFN}(x) = W_2\, \operatorname{GELU}(W_1 x + b_1) + b_2, \qquad
+# W_1 \in \mathbb R^{F \times D},\; W_2 \in \mathbb R^{D \times F},$$
+#
+# where $\operatorname{GELU}(z) = z\,\Phi(z)$ and $\Phi$ is the standard normal distribution function
+# (BERT's exact form). The small model of section 3 has $D = 64$ and $F = 128$; BERT, MiniLM and the
+# course's sizes below use $F = 4D$. Written out as code, both must equal the library's layers, and
+# with the attention of section 3 they must rebuild the model's first block, $x \leftarrow
+# \operatorname{LN}(x + \operatorname{Attn}(x))$, $x \leftarrow \operatorname{LN}(x + \operatorname{FFN}(x))$,
+# exactly:
+
+# %%
+def layer_norm(x, ln):
+    """γ ⊙ (x − μ) / √(σ² + ε) + β over the last (feature) dimension; γ, β, ε are those of `ln`."""
+    mu = x.mean(-1, keepdim=True)                                  # μ: (B, T, 1)
+    var = x.var(-1, unbiased=False, keepdim=True)                  # σ²: divide by D, not D − 1
+    return ln.weight * (x - mu) / torch.sqrt(var + ln.eps) + ln.bias
+
+
+def feed_forward(x, ffn):
+    """W₂ GELU(W₁ x + b₁) + b₂ at every position; `ffn.up` holds W₁, b₁ and `ffn.down` W₂, b₂."""
+    z = x @ ffn.up.weight.T + ffn.up.bias                          # W₁ x + b₁: (B, T, F)
+    gelu = z * 0.5 * (1 + torch.erf(z / 2 ** 0.5))                 # z Φ(z)
+    return gelu @ ffn.down.weight.T + ffn.down.bias                # (B, T, D)
+
+
+block = model.blocks[0]
+with torch.no_grad():
+    merged = (by_hand @ v).transpose(1, 2).reshape(B, T, cfg.d_model)   # heads side by side: (B, T, D)
+    h = layer_norm(x + attn.out_proj(merged), block.attn_norm)          # x ← LN(x + Attn(x))
+    assert torch.allclose(layer_norm(h, block.ffn_norm), block.ffn_norm(h), atol=1e-6)
+    assert torch.allclose(feed_forward(h, block.ffn), block.ffn(h), atol=1e-6)
+    y = layer_norm(h + feed_forward(h, block.ffn), block.ffn_norm)      # x ← LN(x + FFN(x))
+assert torch.allclose(y, out.all_hidden_states[1], atol=1e-5)
+print(f"D = {cfg.d_model}, F = {cfg.d_ff}: W₁ {tuple(block.ffn.up.weight.shape)}, "
+      f"W₂ {tuple(block.ffn.down.weight.shape)}; LayerNorm, FFN and the whole first block by hand == the model")
+
+# %% [markdown]
+# At initialisation every $\gamma$ is 1 and every $\beta$ is 0, so this check does not exercise them;
+# section 5 repeats it on MiniLM's trained LayerNorms.
+#
 # The course's model sizes (Turc et al. 2019 named the small BERTs *tiny*, *mini*, *small*,
 # *medium*):
 
@@ -185,7 +236,8 @@ print("attention maps, shape (B, H, T, T):", tuple(out.attentions[0].shape), "�
 for size in ("nano", "micro", "tiny", "mini", "small"):
     c = model_config(size, vocab_size=8000, max_len=128)
     n = BertEncoder(c).num_parameters()
-    print(f"{size:>6}: {c.n_layers} layers × d_model {c.d_model:3d} × {c.n_heads} heads → {n / 1e6:5.2f} M parameters")
+    print(f"{size:>6}: {c.n_layers} layers × d_model {c.d_model:3d} × {c.n_heads} heads, d_ff {c.d_ff:4d} "
+          f"→ {n / 1e6:5.2f} M parameters")
 
 # %% [markdown]
 # ## 5. A real pretrained BERT inside our model
@@ -214,13 +266,24 @@ assert diff_hidden < 1e-5 and diff_attn < 1e-5
 print(f"max |ours − transformers| over all 7 hidden states < 1e-5: {diff_hidden < 1e-5}")
 print(f"max |ours − transformers| over all 6 attention maps < 1e-5: {diff_attn < 1e-5}")
 
+# section 4's formulas on trained weights (γ ≠ 1, β ≠ 0): the layers of MiniLM's first block, D = 384, F = 1536,
+# on the hidden states of the batch above
+block, h = minilm.blocks[0], mine.all_hidden_states[1]
+with torch.no_grad():
+    assert torch.allclose(layer_norm(h, block.ffn_norm), block.ffn_norm(h), atol=1e-5)
+    assert torch.allclose(feed_forward(h, block.ffn), block.ffn(h), atol=1e-4)
+print(f"LayerNorm and FFN by hand == MiniLM's (D = {minilm.cfg.d_model}, F = {minilm.cfg.d_ff}; "
+      f"γ ranges over [{block.ffn_norm.weight.min():.2f}, {block.ffn_norm.weight.max():.2f}])")
+
 # %% [markdown]
 # ## 6. What does a trained BERT look at?
 #
 # Clark et al. (2019) found that many BERT heads follow simple, readable patterns: attend to the
 # **previous** or **next** token, to **`[SEP]`** or **`[CLS]`**, to **punctuation**, or broadly
-# to everything (high **entropy**). Here is one sentence through MiniLM: each row of a map is one
-# query token's distribution over the keys.
+# to everything (high **entropy**). Here is one sentence through MiniLM, all 72 of its heads (6
+# layers × 12 heads): each row of a map is one query token's distribution over the keys, `[CLS]`
+# in the first row and column. At this size the token labels are left out; the single-head plots
+# below, and the explorer at the end of the chapter, show them.
 
 # %%
 text = "The minister said the new tax would hurt small firms."
@@ -228,7 +291,7 @@ one = bert(text, return_tensors="pt")
 tokens = bert.convert_ids_to_tokens(one["input_ids"][0])
 with torch.no_grad():
     maps = minilm(one["input_ids"], return_attention=True).attentions   # 6 × (1, 12, T, T)
-fig = viz.plot_attention_grid(maps, tokens, layers=[0, 2, 4], heads=list(range(6)))
+fig = viz.plot_attention_grid(maps, tokens, title="all-MiniLM-L6-v2: every layer and head on one sentence")
 fig
 
 # %% [markdown]
