@@ -59,7 +59,8 @@ CHECKPOINT_NAME = "checkpoint.pt"
 class PretrainConfig:
     """Hyperparameters of one MLM pretraining run."""
 
-    steps: int = 1000  # optimizer steps in total
+    steps: int = 1000  # optimizer steps in total (the length of the learning-rate schedule)
+    stop_after: int | None = None  # end after this many steps, part-way through the schedule (None: at `steps`)
     batch_size: int = 32  # sequences per optimizer step (the global batch)
     grad_accum: int = 1  # micro-batches per step; each holds batch_size / grad_accum sequences
     lr: float = 1e-3  # peak learning rate
@@ -80,6 +81,8 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "grad_accum", "eval_every", "checkpoint_every"):
             check_int(name, getattr(self, name))
+        if self.stop_after is not None:
+            check_int("stop_after", self.stop_after, hint=" (or None to run the whole schedule)")
         if self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size={self.batch_size} must be divisible by grad_accum={self.grad_accum}")
         check_number("lr", self.lr, low=0.0, low_open=True)
@@ -478,7 +481,8 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
              cfg: PretrainConfig = PretrainConfig(), out_dir: str | Path | None = None,
              resume: bool = True, tokenizer_ref: str = "", progress: bool = True,
              log: Callable[[str], None] | None = print, eval_batch_size: int = 64,
-             meta_objective: Any | None = None, on_step: Callable[[int], None] | None = None) -> History:
+             meta_objective: Any | None = None, on_step: Callable[[int], None] | None = None,
+             optimizer_state: dict[Any, Any] | None = None) -> History:
     """Pretrain `model` with masked-language modelling (in place) and return its history.
 
     With ``cfg.objective="smlmt"`` or ``"hybrid"`` each step also (or only) adds
@@ -500,6 +504,10 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
             ``backward(model, step, weight) -> (loss, tokens)``.
         on_step: called with the step number after every optimiser step (e.g. to move a widget's
             progress bar).
+        optimizer_state: AdamW's per-parameter moments to start from instead of zeros: the
+            ``"state"`` entry of another run's ``optimizer.state_dict()`` over the same parameters
+            (e.g. ``load_checkpoint(path)["optimizer"]["state"]``). The learning rate and schedule
+            are still this run's `cfg`. Ignored when the run resumes from its own checkpoint.
 
     Returns:
         The `History` (also saved as JSON in `out_dir`).
@@ -524,6 +532,14 @@ def pretrain(model: BertEncoder, train_blocks: Tensor, eval_blocks: Tensor, voca
                clock(), Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None, tokenizer_ref)
     if run.checkpoint is not None and resume and run.checkpoint.exists():
         _resume(run, log)
+    elif optimizer_state is not None:
+        params = [p for group in optimizer.param_groups for p in group["params"]]  # state_dict's index order
+        if any(not isinstance(i, int) or not 0 <= i < len(params) or
+               v["exp_avg"].shape != params[i].shape for i, v in optimizer_state.items()):
+            raise ValueError("optimizer_state does not fit this model's parameters; give the 'state' of an AdamW "
+                             "state_dict made over the same architecture (e.g. a pretrain checkpoint's optimizer)")
+        # this run's param_groups (learning rate, schedule), the other run's moments
+        optimizer.load_state_dict({**optimizer.state_dict(), "state": optimizer_state})
     log_uni = analysis.unigram_log_probs(  # the baseline's probabilities; special ids are never targets
         analysis.count_tokens(train_blocks, vocab.vocab_size, ignore_ids=vocab.special_ids))
     say = log if log and rank == 0 else (lambda message: None)
@@ -553,12 +569,13 @@ def _loop(run: _Run, train_blocks: Tensor, eval_blocks: Tensor, vocab: MaskingVo
           interrupt: Any, on_step: Callable[[int], None] | None = None) -> None:
     """Steps until the end, the time budget or a signal; evaluations and saves at step boundaries."""
     cfg, start_step = run.cfg, run.step
+    end = cfg.steps if cfg.stop_after is None else min(cfg.steps, cfg.stop_after)
     if cfg.time_budget_s is not None and run.history.time and run.history.time[-1] >= cfg.time_budget_s:
         return  # a resumed run whose time budget was already spent: nothing to do
-    if run.step >= cfg.steps and (not run.history.eval_step or run.history.eval_step[-1] != run.step):
+    if run.step >= end and (not run.history.eval_step or run.history.eval_step[-1] != run.step):
         _evaluate(run, eval_blocks, vocab, log_uni, eval_batch_size, say)  # a final evaluation that was cut short
         run.save()
-    while run.step < cfg.steps:
+    while run.step < end:
         losses = train_step(run, train_blocks, vocab, meta_objective)
         if bar is not None:
             bar.update(1)
@@ -569,7 +586,7 @@ def _loop(run: _Run, train_blocks: Tensor, eval_blocks: Tensor, vocab: MaskingVo
         if out_of_time and start_step == 0 and run.step == 1:
             raise ValueError(f"time_budget_s={cfg.time_budget_s:g} is too small to take one step (the first "
                              f"step took {run.elapsed:.1f} s); give a budget of at least a few steps")
-        last = run.step == cfg.steps or out_of_time
+        last = run.step == end or out_of_time
         if run.step % cfg.eval_every == 0 or last:
             _evaluate(run, eval_blocks, vocab, log_uni, eval_batch_size, say)
         if run.step % cfg.checkpoint_every == 0 or last:

@@ -198,6 +198,46 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
         pretrain(other, blocks, blocks[:8], vocab, cfg, out_dir=tmp_path, progress=False, log=None)
 
 
+def test_stop_after_runs_the_first_steps_of_the_longer_schedule():
+    model, blocks, vocab = synthetic_setup()
+    whole = pretrain(model, blocks, blocks[:8], vocab, PretrainConfig(steps=6, batch_size=8, **FAST),
+                     progress=False, log=None)
+    model2, blocks, vocab = synthetic_setup()
+    part = pretrain(model2, blocks, blocks[:8], vocab, PretrainConfig(steps=6, stop_after=4, batch_size=8, **FAST),
+                    progress=False, log=None)
+    assert part.step == [1, 2, 3, 4] and part.eval_step[-1] == 4
+    assert part.lr == whole.lr[:4] and part.train_loss == whole.train_loss[:4]  # same schedule, same steps
+    with pytest.raises(ValueError, match="stop_after"):
+        PretrainConfig(stop_after=0)
+
+
+def test_optimizer_state_from_another_run_is_used_with_this_runs_schedule(tmp_path):
+    from metalearn_edu.checkpoint import load_checkpoint
+
+    cfg = PretrainConfig(steps=3, batch_size=8, **FAST)
+    model, blocks, vocab = synthetic_setup()
+    pretrain(model, blocks, blocks[:8], vocab, cfg, out_dir=tmp_path, progress=False, log=None)
+    state = load_checkpoint(tmp_path / "checkpoint.pt")["optimizer"]["state"]
+    assert state and all(int(v["step"]) == 3 for v in state.values())
+    # Moments that make every update tiny: m = 0 and a huge v. A run that really starts from them
+    # barely moves its weights in one step; a fresh AdamW moves them by about lr.
+    frozen = {i: {**v, "exp_avg": torch.zeros_like(v["exp_avg"]), "exp_avg_sq": torch.full_like(v["exp_avg_sq"], 1e12)}
+              for i, v in state.items()}
+    one = PretrainConfig(steps=1, batch_size=8, **{**FAST, "lr": 1e-2, "warmup_steps": 0})
+    moved = {}
+    for name, kwargs in (("fresh", {}), ("kept", {"optimizer_state": frozen})):
+        start, _, _ = synthetic_setup()
+        start.load_state_dict(model.state_dict())
+        history = pretrain(start, blocks, blocks[:8], vocab, one, progress=False, log=None, **kwargs)
+        assert history.lr[0] == pytest.approx(1e-2)  # this run's learning rate, not the other run's
+        moved[name] = max((p - q).abs().max().item() for p, q in zip(start.parameters(), model.parameters()))
+    assert moved["fresh"] > 1e-3 and moved["kept"] < 1e-5
+    wrong = {0: {**state[0], "exp_avg": torch.zeros(3, 3)}}
+    with pytest.raises(ValueError, match="optimizer_state does not fit"):
+        pretrain(synthetic_setup()[0], blocks, blocks[:8], vocab, one, progress=False, log=None,
+                 optimizer_state=wrong)
+
+
 # ---------------------------------------------------------------------------------------
 # Variants: accumulation, bf16, several processes
 # ---------------------------------------------------------------------------------------

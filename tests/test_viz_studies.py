@@ -76,3 +76,18 @@ def test_meta_history_smooths_without_starting_at_zero():
     assert isinstance(fig, Figure)
     with pytest.raises(ValueError, match="smoothing"):
         viz.plot_meta_history({"x": history}, smoothing=1.0)
+
+
+def test_runs_by_condition_draws_the_seed_mean_and_their_range():
+    panels = {"positions 0–31": {"shipped": {"x": [0, 25, 50], "values": [[5.0, 4.8, 4.6], [5.2, 4.9, 4.4]]},
+                                 "copied": {"x": [0, 25, 50], "values": [[4.0, 3.9, 3.8]]}},
+              "positions 32–127": {"shipped": {"x": [0, 25], "values": [[7.0, 6.0], [7.2, 6.2]]}}}
+    fig = viz.plot_runs_by_condition(panels, "held-out loss", title="t")
+    left, right = fig.axes[0], fig.axes[1]
+    assert np.allclose(left.lines[0].get_ydata(), [5.1, 4.85, 4.5]) and np.allclose(right.lines[0].get_ydata(), [7.1, 6.1])
+    assert len(left.collections) == 1  # a band for the two seeds of "shipped"; none for the one seed of "copied"
+    assert left.lines[0].get_color() == right.lines[0].get_color()  # a condition keeps its colour
+    with pytest.raises(ValueError, match="3 x values but 2 values per seed"):
+        viz.plot_runs_by_condition({"p": {"a": {"x": [0, 1, 2], "values": [[1.0, 2.0]]}}}, "y")
+    with pytest.raises(ValueError, match="panels is empty"):
+        viz.plot_runs_by_condition({}, "y")

@@ -15,7 +15,8 @@ Groups of plots:
 * meta-learning: `plot_adaptation`, `plot_sinusoid`, `plot_sinusoid_panels`,
   `plot_line_tasks`, `plot_cost`, `plot_accuracy_vs_budget`;
 * studies: `plot_forest` (paired differences), `plot_tradeoff` (MLM loss vs accuracy), `plot_low_resource`, `plot_meta_history`,
-  `plot_budget_curves` (measured points along a budget), `plot_hybrid_run`;
+  `plot_budget_curves` (measured points along a budget), `plot_hybrid_run`, `plot_runs_by_condition`
+  (controlled experiments along training);
 * `save_figure` writes a PNG.
 
 One module per topic: `style` (colours, sizes, the figure class, shared helpers), `attention`,
@@ -65,7 +66,7 @@ from .style import (
     save_figure,
 )
 from .studies import (plot_budget_curves, plot_forest, plot_hybrid_run, plot_low_resource, plot_meta_history,
-                      plot_tradeoff)
+                      plot_runs_by_condition, plot_tradeoff)
 from .training import plot_training
 
 __all__ = [
@@ -73,5 +74,5 @@ __all__ = [
     "NotebookFigure", "plot_attention_head", "plot_attention_grid", "plot_attention_mean", "plot_attention_mosaic",
     "plot_attention_compare", "plot_head_summary", "plot_head_summary_compare", "plot_masking",
     "plot_training", "plot_adaptation", "plot_sinusoid", "plot_sinusoid_panels", "plot_line_tasks", "plot_cost",
-    "plot_accuracy_vs_budget", "plot_forest", "plot_tradeoff", "plot_budget_curves", "plot_hybrid_run", "plot_low_resource", "plot_meta_history", "save_figure",
+    "plot_accuracy_vs_budget", "plot_forest", "plot_tradeoff", "plot_budget_curves", "plot_hybrid_run", "plot_low_resource", "plot_meta_history", "plot_runs_by_condition", "save_figure",
 ]

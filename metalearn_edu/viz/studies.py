@@ -245,3 +245,40 @@ def plot_meta_history(histories: Mapping[str, Any], title: str = "", smoothing: 
     ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3)
     return fig
+
+
+@_styled
+def plot_runs_by_condition(panels: Mapping[str, Mapping[str, Mapping[str, Sequence[Any]]]], ylabel: str,
+                           title: str = "", xlabel: str = "step", note: str = "") -> Figure:
+    """Side-by-side panels of a quantity along training, one line per condition, seeds as a band.
+
+    Args:
+        panels: panel title -> condition label -> ``{"x": (P,) points, "values": (S, P) one row per seed}``.
+            The line is the mean over the S seeds; the band spans their smallest to largest value
+            (with two or three seeds a t-interval would be uselessly wide, so the band shows the
+            seeds themselves). Conditions keep their colour across panels.
+        ylabel, xlabel, title, note: the axes' labels, the figure's title and a line under it.
+    """
+    if not panels or not all(panels.values()):
+        raise ValueError("panels is empty, or one of its panels has no condition; give panel -> label -> data")
+    labels = list(dict.fromkeys(label for curves in panels.values() for label in curves))
+    colors = _series_colors(labels, None)
+    fig = _new_figure((4.2 * len(panels) + 0.6, 4.0))
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=False)[0]
+    for ax, (name, curves) in zip(axes, panels.items()):
+        for label, c in curves.items():
+            x = np.asarray(c["x"], dtype=float)
+            ys = np.atleast_2d(np.asarray(c["values"], dtype=float))  # (S, P)
+            if ys.shape[1] != x.shape[0]:
+                raise ValueError(f"panel {name!r}, condition {label!r}: {x.shape[0]} x values but "
+                                 f"{ys.shape[1]} values per seed")
+            ax.plot(x, ys.mean(0), color=colors[label], linewidth=1.6, label=label)
+            if ys.shape[0] > 1:
+                ax.fill_between(x, ys.min(0), ys.max(0), color=colors[label], alpha=0.18, linewidth=0)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(ylabel)
+    axes[-1].legend(loc="best", fontsize=8)
+    fig.suptitle(title + (f"\n{note}" if note else ""))
+    return fig
