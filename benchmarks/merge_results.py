@@ -12,11 +12,12 @@ Every piece must have been made with the same settings (apart from ``seeds``, ``
 equal_compute's λ ``weights``, which the pieces split between them); the script refuses to merge
 otherwise. What it merges:
 
-* ``runs`` (equal_compute): one entry per run name (``lambda=…/seed=…``); a run finished in one
+* ``runs`` (equal_compute, sinusoid, plateau): one entry per run name (``lambda=…/seed=…``); a run finished in one
   piece wins over an unfinished copy of it in another;
 * ``models`` (few_shot_text, cross_domain, chinese): trained models' ``seeds`` entries are united;
   an untrained model's ``eval`` is taken from the piece that evaluated the most episodes;
-* ``start``, ``transfer``, ``kshot``: from the piece that has the most of it.
+* every other entry (``start``, ``transfer``, ``kshot``; sinusoid's ``tuning``; plateau's ``phase1`` and
+  ``first_attempt``; …): from the piece that has the most of it.
 
 The merged file's ``settings.seeds`` is ``--seeds`` and its ``weights`` the union of the pieces'
 λ values; ``methods`` and ``parts`` (what each piece ran) are left out; every other setting is the
@@ -76,7 +77,7 @@ def merge(pieces: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
                 if "eval" in entry and _n_episodes(entry) > _n_episodes(merged):
                     merged.update({k: v for k, v in entry.items() if k != "seeds"})
         out["models"] = models
-    for key in ("start", "transfer", "kshot"):
+    for key in dict.fromkeys(k for p in pieces for k in p if k not in ("settings", "runs", "models")):
         candidates = [p[key] for p in pieces if p.get(key)]
         if candidates:
             out[key] = max(candidates, key=lambda c: len(json.dumps(c)))

@@ -17,10 +17,11 @@ so a number quoted anywhere is computed from the stored results, never typed.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
-from .analysis import format_ci, seed_ci
+from .analysis import format_ci, mean_ci, seed_ci
 from .data import DATA_DIR
 
 RESULTS_DIR = DATA_DIR.parent / "benchmarks" / "results"
@@ -442,24 +443,99 @@ def kshot_markdown(study: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-SINUSOID_NAMES = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile",
+SINUSOID_NAMES = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile (same steps)",
+                  "reptile_time": "Reptile (same CPU time as MAML)",
                   "pretrained": "pretrained on all tasks (fine-tuned)"}
+SINUSOID_STEPS = (1, 5, 10)
+
+
+def sinusoid_runs(study: dict[str, Any], method: str) -> list[dict[str, Any]]:
+    """The runs of `method` in the sinusoid study, one per training seed, in seed order."""
+    runs = [r for r in study["runs"].values() if r["method"] == method]
+    if not runs:
+        raise KeyError(f"method={method!r} has no runs in the sinusoid study; it has "
+                       f"{sorted({r['method'] for r in study['runs'].values()})}")
+    return sorted(runs, key=lambda r: r["seed"])
+
+
+def _task_mean(values: list[float | None]) -> float:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return math.fsum(finite) / len(finite)
+
+
+def sinusoid_table(study: dict[str, Any], reference: str = "maml") -> dict[str, dict[int, dict[str, Any]]]:
+    """Finn et al.'s table over training seeds: method -> test-time step -> summary.
+
+    Each seed's network is scored on the same test tasks. Per seed: the mean MSE over the tasks
+    whose inner loop did not diverge, and the paired difference from `reference`'s network of the
+    same seed over the tasks where neither diverged. The summary is the mean over seeds with the
+    95% t-interval over seeds (``mean``, ``half``; ``diff``, ``diff_half``, as `analysis.seed_ci`),
+    the per-seed values (``per_seed``, ``per_seed_diff``) and the diverged tasks per seed.
+    """
+    ref = {r["seed"]: r for r in sinusoid_runs(study, reference)}
+    table: dict[str, dict[int, dict[str, Any]]] = {}
+    for method in dict.fromkeys(r["method"] for r in study["runs"].values()):
+        runs = sinusoid_runs(study, method)
+        table[method] = {}
+        for k in range(len(runs[0]["curve"]["per_task"][0])):
+            per_seed = [_task_mean([row[k] for row in r["curve"]["per_task"]]) for r in runs]
+            mean, half = mean_ci(per_seed) if len(per_seed) > 1 else (per_seed[0], math.nan)
+            cell = {"mean": mean, "half": half, "per_seed": per_seed, "seeds": [r["seed"] for r in runs],
+                    "diverged": [sum(row[k] is None for row in r["curve"]["per_task"]) for r in runs]}
+            if method != reference:
+                cell["diff"], cell["diff_half"], cell["per_seed_diff"] = sinusoid_difference(study, method, reference, k)
+            table[method][k] = cell
+    return table
+
+
+def sinusoid_difference(study: dict[str, Any], a: str, b: str, step: int) -> tuple[float, float, list[float]]:
+    """MSE of `a` − MSE of `b` after `step` test-time steps: paired per seed, then over seeds.
+
+    For each training seed, the mean over the test tasks on which neither network's inner loop
+    diverged of the per-task difference (the same tasks: a paired difference); then the mean over
+    seeds and its 95% t-interval over seeds.
+
+    Returns:
+        ``(mean, half_width, per_seed)``.
+    """
+    other = {r["seed"]: r for r in sinusoid_runs(study, b)}
+    diffs = []
+    for r in sinusoid_runs(study, a):
+        pairs = [(x[step], y[step]) for x, y in zip(r["curve"]["per_task"], other[r["seed"]]["curve"]["per_task"])
+                 if x[step] is not None and y[step] is not None]
+        diffs.append(math.fsum(x - y for x, y in pairs) / len(pairs))
+    mean, half = mean_ci(diffs) if len(diffs) > 1 else (diffs[0], math.nan)
+    return mean, half, diffs
 
 
 def sinusoid_markdown(study: dict[str, Any]) -> str:
-    """Chapter 3's sinusoid table as Markdown (MSE after 1 / 5 / 10 steps, the paper's numbers beside)."""
-    report = (1, 5, 10)
-    lines = ["| method | outer steps | test-time lr | 1 step | 5 steps | 10 steps | Finn et al. 2017 |",
+    """Finn et al.'s sinusoid table over seeds as Markdown (MSE after 1 / 5 / 10 steps, Δ from MAML)."""
+    table = sinusoid_table(study)
+    lines = ["| method | outer steps (per seed) | CPU-s (mean) | 1 step | 5 steps | 10 steps | Finn et al. 2017 |",
              "|---|---:|---:|---:|---:|---:|---|"]
-    for method, r in study["methods"].items():
-        curve = r["curve"]
-        cells = [format_ci(curve["mean"][k], curve["ci"][k], 2) for k in report]
+    for method, rows in table.items():
+        runs = sinusoid_runs(study, method)
+        steps = ", ".join(f"{r['train_steps']:,}" for r in runs) if len({r["train_steps"] for r in runs}) > 1 \
+            else f"{runs[0]['train_steps']:,}"
+        cells = []
+        for k in SINUSOID_STEPS:
+            c = rows[k]
+            text = format_ci(c["mean"], c["half"], 2)
+            if "diff" in c:
+                text += f" (Δ {c['diff']:+.2f} ± {c['diff_half']:.2f})"
+            cells.append(text)
+        diverged = sum(rows[SINUSOID_STEPS[-1]]["diverged"])
+        name = SINUSOID_NAMES.get(method, method) + (f" ({diverged} task-runs diverged, left out)" if diverged else "")
         paper = study.get("paper", {}).get(method)
-        diverged = (curve.get("n_diverged") or [0])[-1]
-        name = SINUSOID_NAMES.get(method, method) + (f" ({diverged} task diverged, left out)" if diverged == 1 else
-                                                      f" ({diverged} tasks diverged, left out)" if diverged else "")
-        lines.append(f"| {name} | {r['train_steps']:,} | {r['test_lr']:g} | " + " | ".join(cells) + " | "
+        cpu = _mean([r["train_cpu_seconds"] for r in runs])
+        lines.append(f"| {name} | {steps} | {cpu:,.0f} | " + " | ".join(cells) + " | "
                      + (" / ".join(f"{v:.2f}" for v in paper) if paper else "—") + " |")
+    s = study["settings"]
+    seeds = sorted({r["seed"] for r in study["runs"].values()})
+    lines += ["", f"5-shot MSE after 1 / 5 / 10 test-time steps: mean over {len(seeds)} training seeds of each "
+              f"network's mean over the same {s['eval_tasks']} test tasks, ± the 95% t-interval over seeds; Δ: the "
+              "paired difference from MAML of the same seed on the same tasks, ± its t-interval over seeds. Every "
+              f"method: {s['meta_batch']} tasks per outer step."]
     return "\n".join(lines)
 
 

@@ -50,3 +50,14 @@ def test_what_a_piece_ran_is_not_a_setting_of_the_merged_study():
     b = {"settings": {"episodes": 4, "seeds": [1], "methods": "ner_maml", "parts": "eval"}, "models": {}}
     merged = merge([a, b], [0, 1])
     assert merged["settings"] == {"episodes": 4, "seeds": [0, 1]}
+
+
+def test_a_piece_that_only_tuned_contributes_its_tuning():
+    settings = {"max_steps": 70_000}
+    tune = {"settings": {**settings, "seeds": [0, 1, 2], "parts": ["tune"]}, "runs": {},
+            "tuning": {"chosen": {"inner_steps": 5, "epsilon": 1.0}}, "paper": {"maml": [0.67]}}
+    seed = {"settings": {**settings, "seeds": [1], "parts": ["train"]}, "runs": {"maml/seed=1": {"method": "maml"}},
+            "paper": {"maml": [0.67]}}
+    merged = merge([tune, seed], [0, 1, 2])
+    assert merged["tuning"]["chosen"] == {"inner_steps": 5, "epsilon": 1.0} and merged["paper"] == {"maml": [0.67]}
+    assert list(merged["runs"]) == ["maml/seed=1"] and "parts" not in merged["settings"]

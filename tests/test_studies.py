@@ -158,3 +158,51 @@ def test_difference_findings_and_verdicts_skip_the_reference_and_cells_without_a
     assert studies.difference_findings(table, ("a", "b"), titles, names) == [
         "* **model X** vs the MLM start: A 1-shot +0.100 ± 0.050 (higher); B 5-shot -0.010 ± 0.020 (no measurable difference).",
         "* **bow** vs the MLM start: B 5-shot -0.200 ± 0.050 (lower)."]
+
+
+# ---------------------------------------------------------------------------------------
+# The sinusoid study over seeds
+# ---------------------------------------------------------------------------------------
+def _sinusoid_study():
+    """Two methods × three seeds on the same 4 tasks, MSE at steps 0 and 1; one task diverged once."""
+    base = {0: [1.0, 2.0, 3.0, 4.0], 1: [1.5, 2.5, 3.5, 4.5], 2: [0.5, 1.0, 2.0, 3.0]}
+    shift = {0: -0.2, 1: -0.5, 2: -0.1}  # the other method's per-task advantage, per seed
+    runs = {}
+    for seed in (0, 1, 2):
+        runs[f"maml/seed={seed}"] = {"method": "maml", "seed": seed, "train_steps": 70_000, "train_cpu_seconds": 10.0,
+                                     "curve": {"per_task": [[v, v / 2] for v in base[seed]]}}
+        rows = [[v + shift[seed], (v + shift[seed]) / 2] for v in base[seed]]
+        if seed == 1:
+            rows[3][1] = None  # this task diverged after its first step
+        runs[f"reptile/seed={seed}"] = {"method": "reptile", "seed": seed, "train_steps": 70_000,
+                                        "train_cpu_seconds": 5.0, "curve": {"per_task": rows}}
+    return {"settings": {"eval_tasks": 4, "meta_batch": 25}, "paper": {"maml": [0.67, 0.38, 0.35]}, "runs": runs}, base, shift
+
+
+def test_sinusoid_table_averages_seeds_and_pairs_on_the_tasks_where_neither_diverged():
+    study, base, shift = _sinusoid_study()
+    table = studies.sinusoid_table(study)
+    # the mean over seeds of each seed's mean over tasks, with the t-interval over seeds
+    maml = [sum(v) / 4 for v in base.values()]
+    assert table["maml"][0]["mean"] == pytest.approx(sum(maml) / 3)
+    assert table["maml"][0]["half"] == pytest.approx(mean_ci(maml)[1])
+    # step 1: seed 1 of reptile lost task 3, so its mean and its paired difference use tasks 0-2 only
+    assert table["reptile"][1]["diverged"] == [0, 1, 0]
+    seed1 = [(v + shift[1]) / 2 for v in base[1][:3]]
+    assert table["reptile"][1]["per_seed"][1] == pytest.approx(sum(seed1) / 3)
+    diffs = [shift[0] / 2, shift[1] / 2, shift[2] / 2]  # per task (v + s)/2 − v/2 = s/2, on every kept task
+    assert table["reptile"][1]["per_seed_diff"] == pytest.approx(diffs)
+    assert (table["reptile"][1]["diff"], table["reptile"][1]["diff_half"]) == pytest.approx(mean_ci(diffs))
+    mean, half, per_seed = studies.sinusoid_difference(study, "maml", "reptile", 0)
+    assert per_seed == pytest.approx([-s for s in shift.values()]) and half == pytest.approx(mean_ci(per_seed)[1])
+    with pytest.raises(KeyError, match="method='fomaml' has no runs"):
+        studies.sinusoid_runs(study, "fomaml")
+
+
+def test_sinusoid_markdown_states_the_seeds_and_the_differences():
+    study, _, _ = _sinusoid_study()
+    study["runs"] = {k: {**r, "curve": {"per_task": [row * 6 for row in r["curve"]["per_task"]]}}
+                     for k, r in study["runs"].items()}  # steps 0..11, so that 1 / 5 / 10 exist
+    text = studies.sinusoid_markdown(study)
+    assert "| MAML | 70,000 | 10 |" in text and "0.67 / 0.38 / 0.35" in text
+    assert "(Δ " in text.splitlines()[3] and "mean over 3 training seeds" in text
