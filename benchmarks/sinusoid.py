@@ -1,48 +1,56 @@
-"""MAML, first-order MAML, Reptile and the "pretrained on all tasks" baseline on sine waves.
+"""MAML, first-order MAML, Reptile and the "pretrained on all tasks" baseline on sine waves, over seeds.
 
-    python benchmarks/sinusoid.py --budget 600 --save-models data/checkpoints/sinusoid \
-        --out benchmarks/results/sinusoid.json                            # 70,000 steps per method, ~20 min
-    python benchmarks/sinusoid.py --quick                                  # a smoke run (~1 min)
+    # 1. choose Reptile's inner steps and ε on validation tasks (9 short runs, ~5 CPU-min)
+    python benchmarks/sinusoid.py --parts tune --out runs/sinusoid-tune.json
+    # 2. train and test every method, one process per seed (~16 CPU-min each), then merge
+    python benchmarks/sinusoid.py --parts train --seeds 0 --tuning runs/sinusoid-tune.json \
+        --save-models data/checkpoints/sinusoid --out runs/sinusoid-0.json &
+    python benchmarks/sinusoid.py --parts train --seeds 1 --tuning runs/sinusoid-tune.json --out runs/sinusoid-1.json &
+    python benchmarks/sinusoid.py --parts train --seeds 2 --tuning runs/sinusoid-tune.json --out runs/sinusoid-2.json &
+    wait
+    python benchmarks/merge_results.py runs/sinusoid-tune.json runs/sinusoid-[012].json --seeds 0,1,2 \
+        --out benchmarks/results/sinusoid.json
+    python benchmarks/sinusoid.py --quick --out runs/sinusoid-quick.json     # a smoke run (~1 min)
 
 Setup (Finn et al. 2017, §5.1 and their code's defaults): tasks y = A·sin(x − φ),
-A ~ U[0.1, 5], φ ~ U[0, π], x ~ U[−5, 5]; a 1-40-40-1 ReLU network; MSE.
+A ~ U[0.1, 5], φ ~ U[0, π], x ~ U[−5, 5]; a 1-40-40-1 ReLU network; MSE. Every method sees
+K = 10 support and 10 query points per task and **25 tasks per outer step**, and trains for
+Finn et al.'s 70,000 outer steps:
 
-* MAML / FOMAML: K = 10 support and 10 query points per task, one inner SGD step with
-  α = 0.01, Adam (1e-3) outer optimiser, meta-batch 25 (one batched computation per step,
-  `metalearn_edu.meta.vectorized`). Finn et al. train 70,000 meta-iterations; every method
-  here stops at ``--max-steps`` (70,000) or after ``--budget`` seconds, whichever comes
-  first, and the step counts are printed next to the results.
-* Reptile (Nichol et al. 2018's sine script, adapted to this network and our inner loop):
-  5 inner SGD steps with lr 0.01 on the 10 support points, one task per outer step,
-  ε = 0.1 annealed linearly to 0 over the budget. (Their script instead takes 5 SGD
-  steps with lr 0.02 on mini-batches of 10 out of 50 points, with a 1-64-64-1 tanh network.
-  With our ReLU network lr 0.02 blew up partway through training: one
-  amplitude-5 task's support loss went from 17 to 1.7e5 in five steps, so we halved it.)
-* Pretrained on all tasks: ordinary regression with Adam (1e-3) on the 20 points of
-  each of 25 tasks per step; at test time fine-tuned with the step size from
-  ``--baseline-lrs`` that gives the lowest 10-step MSE on 100 validation tasks
-  (Finn et al. used "an automatically tuned step size").
+* ``maml`` / ``fomaml``: one inner SGD step with α = 0.01, Adam (1e-3) outer optimiser
+  (one batched computation per meta-batch, `metalearn_edu.meta.vectorized`).
+* ``reptile``: the batched form θ ← θ + ε·meanᵢ(φ̃ᵢ − θ) over the same 25 tasks, inner SGD with
+  α = 0.01 on the 10 support points, ε annealed linearly to 0 (Nichol et al.'s sine schedule).
+  Its inner steps and ε are chosen on validation tasks (``--parts tune``: a grid of short runs,
+  scored by the 10-step validation MSE, the criterion that also picks the baseline's step size).
+* ``reptile_time``: the same Reptile, given the CPU seconds MAML took for the same seed instead of
+  a step count: the equal-compute budget.
+* ``pretrained``: ordinary regression with Adam (1e-3) on the 20 points of each of 25 tasks per step;
+  at test time fine-tuned with the step size from ``--baseline-lrs`` that gives the lowest 10-step
+  MSE on validation tasks (Finn et al. used "an automatically tuned step size").
 
-Evaluation: 5-shot (``--eval-shots``), ``--eval-tasks`` (≥ 600) test tasks from a seed no
-training run uses, MSE on 100 query points per task after 1, 5 and 10 test-time SGD steps
-(each method with its own training inner learning rate), mean ± 95% CI over tasks. A task whose
-inner loop diverges (the long-trained MAML initialisation is sharp: ten steps at its training step
-size blow up on a few high-amplitude tasks) is counted and left out of the later steps' means.
-Results go to ``--out`` as JSON (settings, histories, full adaptation curves).
+Each method is trained with every seed in ``--seeds`` (the network's initialisation and the
+training tasks depend on it). Evaluation: the same ``--eval-tasks`` test tasks for every method and
+seed (a seed no training run uses), 5-shot, MSE on 100 query points per task after 0…10 test-time
+SGD steps at the method's test-time step size; per-task values are stored, so any two runs can be
+compared on the same tasks. A task whose inner loop diverges (the long-trained MAML initialisation
+is sharp: ten steps at its training step size blow up on a few high-amplitude tasks) is recorded
+as missing from that step on. Budgets are CPU seconds of one thread (`METALEARN_CLOCK=process`).
+The JSON is written atomically after every finished run, and a stopped study resumes.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import math
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from metalearn_edu.analysis import format_ci
 from metalearn_edu.episodes import SinusoidTasks
 from metalearn_edu.meta import (
     InnerLoopDivergedError,
@@ -57,125 +65,205 @@ from metalearn_edu.meta import (
 
 # Finn et al. 2017, Table 2 (5-shot MSE after 1 / 5 / 10 steps); REFERENCES.md.
 PAPER = {"maml": (0.67, 0.38, 0.35), "pretrained": (2.41, 2.23, 2.19)}
-METHODS = ("maml", "fomaml", "reptile", "pretrained")
+METHODS = ("maml", "fomaml", "reptile", "reptile_time", "pretrained")
 REPORT_STEPS = (1, 5, 10)
-TEST_SEED_OFFSET, VAL_SEED_OFFSET = 10_000, 20_000
+META_BATCH = 25
+INNER_LR = 0.01
+TEST_SEED, VAL_SEED = 10_000, 20_000  # task seeds no training run uses (training uses seeds 0, 1, 2, …)
 
 
-def train(method: str, args: argparse.Namespace) -> tuple[torch.nn.Module, dict[str, Any], float]:
-    """Train one method within the budget; return the model, its history and its test-time lr."""
-    net = sinusoid_mlp(seed=args.seed)
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write `data` to `path` atomically (a temporary file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def episodes_fn(seed: int, k: int):
+    tasks = SinusoidTasks(seed=seed)
+    return lambda i: tasks.episode(i, k_shot=k, k_query=k)
+
+
+def reptile(net: torch.nn.Module, seed: int, k: int, inner_steps: int, epsilon: float, steps: int | None,
+            budget: float | None, log_every: int, progress: bool):
+    return reptile_train(net, functional_loss(net, "mse"), episodes_fn(seed, k), steps=steps,
+                         meta_batch_size=META_BATCH, inner_lr=INNER_LR, inner_steps=inner_steps, outer_lr=epsilon,
+                         anneal=True, seed=seed, time_budget=budget, progress=progress, log_every=log_every)
+
+
+def validation_episodes(args: argparse.Namespace):
+    val = SinusoidTasks(seed=VAL_SEED)
+    return [val.episode(i, args.eval_shots, k_query=100) for i in range(args.val_tasks)]
+
+
+def val_mse(net: torch.nn.Module, lr: float, args: argparse.Namespace) -> float:
+    """5-shot MSE after 10 test-time steps on the validation tasks (inf if the inner loop diverges)."""
+    try:
+        curve = evaluate_adaptation(functional_loss(net, "mse"), dict(net.named_parameters()),
+                                    validation_episodes(args), lr, max(REPORT_STEPS))
+    except InnerLoopDivergedError:
+        return float("inf")
+    return curve.at(max(REPORT_STEPS))[0]
+
+
+def tune(args: argparse.Namespace, results: dict[str, Any], out: Path | None) -> dict[str, Any]:
+    """Reptile's inner steps and ε: the grid point with the lowest 10-step validation MSE."""
+    tuning = results.setdefault("tuning", {"steps": args.tune_steps, "seed": 0, "grid": []})
+    done = {(g["inner_steps"], g["epsilon"]) for g in tuning["grid"]}
+    for inner_steps in args.reptile_inner_steps:
+        for epsilon in args.reptile_epsilons:
+            if (inner_steps, epsilon) in done:
+                continue
+            net = sinusoid_mlp(seed=0)
+            start = time.process_time()
+            reptile(net, 0, args.train_shots, inner_steps, epsilon, args.tune_steps, None, args.log_every, False)
+            score = val_mse(net, INNER_LR, args)
+            tuning["grid"].append({"inner_steps": inner_steps, "epsilon": epsilon, "val_mse": score,
+                                   "cpu_seconds": time.process_time() - start})
+            print(f"  tune reptile: {inner_steps} inner steps, ε = {epsilon:g}: 10-step validation MSE {score:.3f}",
+                  flush=True)
+            if out is not None:
+                write_json(out, results)
+    best = min(tuning["grid"], key=lambda g: g["val_mse"])
+    tuning["chosen"] = {"inner_steps": best["inner_steps"], "epsilon": best["epsilon"]}
+    if out is not None:
+        write_json(out, results)
+    return tuning["chosen"]
+
+
+def tune_lr(net: torch.nn.Module, args: argparse.Namespace) -> tuple[float, dict[str, float]]:
+    """The fine-tuning step size with the lowest 10-step MSE on validation tasks."""
+    scores = {lr: val_mse(net, lr, args) for lr in args.baseline_lrs}
+    return min(scores, key=scores.get), {f"{lr:g}": s for lr, s in scores.items()}
+
+
+def train(method: str, seed: int, args: argparse.Namespace, chosen: dict[str, Any] | None,
+          maml_seconds: float | None) -> tuple[torch.nn.Module, dict[str, Any], float, dict[str, Any]]:
+    """Train one method with one seed; return the model, its history, its test-time lr and notes."""
+    net = sinusoid_mlp(seed=seed)
     loss_fn = functional_loss(net, "mse")
-    tasks = SinusoidTasks(seed=args.seed)
-    k = args.train_shots
-    episodes = lambda i: tasks.episode(i, k_shot=k, k_query=k)  # noqa: E731
-    common = dict(steps=args.max_steps, time_budget=args.budget, seed=args.seed, progress=args.progress,
-                  log_every=args.log_every)
+    k, notes = args.train_shots, {}
+    common = dict(seed=seed, progress=args.progress, log_every=args.log_every)
     if method in ("maml", "fomaml"):
-        history = meta_train(net, loss_fn, episodes, meta_batch_size=25, inner_lr=0.01, inner_steps=1,
-                             outer_lr=1e-3, first_order=method == "fomaml", **common)
-        lr = 0.01
-    elif method == "reptile":
-        history = reptile_train(net, loss_fn, episodes, meta_batch_size=1, inner_lr=0.01, inner_steps=5,
-                                outer_lr=0.1, anneal=True, **common)
-        lr = 0.01
+        history = meta_train(net, loss_fn, episodes_fn(seed, k), steps=args.max_steps, meta_batch_size=META_BATCH,
+                             inner_lr=INNER_LR, inner_steps=1, outer_lr=1e-3, first_order=method == "fomaml",
+                             time_budget=args.budget, **common)
+        lr = INNER_LR
+    elif method in ("reptile", "reptile_time"):
+        if chosen is None:
+            raise SystemExit("Reptile needs its tuned settings: run --parts tune first, or pass --tuning FILE")
+        if method == "reptile":
+            steps, budget = args.max_steps, args.budget
+        else:
+            if maml_seconds is None:
+                raise SystemExit(f"reptile_time needs MAML's CPU seconds for seed {seed}: train maml first")
+            steps, budget = None, maml_seconds
+            notes["budget_seconds"] = maml_seconds
+        history = reptile(net, seed, k, chosen["inner_steps"], chosen["epsilon"], steps, budget, args.log_every,
+                          args.progress)
+        lr = INNER_LR
     elif method == "pretrained":
-        history = multitask_pretrain(net, loss_fn, episodes, tasks_per_step=25, lr=1e-3, **common)
-        lr = tune_lr(net, args)
+        history = multitask_pretrain(net, loss_fn, episodes_fn(seed, k), steps=args.max_steps,
+                                     tasks_per_step=META_BATCH, lr=1e-3, time_budget=args.budget, **common)
+        lr, notes["val_mse_by_lr"] = tune_lr(net, args)
     else:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    return net, history.to_dict(), lr
+    return net, history.to_dict(), lr, notes
 
 
-def tune_lr(net: torch.nn.Module, args: argparse.Namespace) -> float:
-    """The fine-tuning step size with the lowest 10-step MSE on validation tasks."""
-    val = SinusoidTasks(seed=VAL_SEED_OFFSET + args.seed)
-    episodes = [val.episode(i, args.eval_shots, k_query=100) for i in range(args.val_tasks)]
-    loss_fn, params = functional_loss(net, "mse"), dict(net.named_parameters())
-    scores = {}
-    for lr in args.baseline_lrs:
-        try:
-            scores[lr] = evaluate_adaptation(loss_fn, params, episodes, lr, max(REPORT_STEPS)).at(max(REPORT_STEPS))[0]
-        except InnerLoopDivergedError:
-            scores[lr] = float("inf")  # too large a step for this network
-    print("  baseline step sizes (10-step validation MSE):", {lr: round(s, 3) for lr, s in scores.items()})
-    return min(scores, key=scores.get)
+def rounded_rows(rows: list[list[float]]) -> list[list[float | None]]:
+    """Per-task values for JSON: 5 significant digits, None where a task had diverged."""
+    return [[float(f"{v:.5g}") if math.isfinite(v) else None for v in row] for row in rows]
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--budget", type=float, default=120.0, help="training seconds per method (default 120)")
-    p.add_argument("--max-steps", type=int, default=70_000, help="cap on outer steps (Finn et al.: 70,000)")
+    p.add_argument("--parts", nargs="+", default=["tune", "train"], choices=["tune", "train"])
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds (default 0 1 2)")
+    p.add_argument("--budget", type=float, default=None,
+                   help="also stop each run after this many CPU seconds (default: none, 70,000 steps)")
+    p.add_argument("--max-steps", type=int, default=70_000, help="outer steps (Finn et al.: 70,000)")
+    p.add_argument("--tune-steps", type=int, default=10_000, help="outer steps of each Reptile tuning run")
+    p.add_argument("--reptile-inner-steps", type=int, nargs="+", default=[1, 5, 10])
+    p.add_argument("--reptile-epsilons", type=float, nargs="+", default=[0.1, 0.3, 1.0])
+    p.add_argument("--tuning", type=Path, default=None, help="read Reptile's tuned settings from this JSON")
     p.add_argument("--train-shots", type=int, default=10)
     p.add_argument("--eval-shots", type=int, default=5)
     p.add_argument("--eval-tasks", type=int, default=600)
     p.add_argument("--val-tasks", type=int, default=100)
     p.add_argument("--baseline-lrs", type=float, nargs="+", default=[0.001, 0.003, 0.01, 0.03, 0.1])
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (tiny matrices: 1 is fastest)")
     p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--out", type=Path, default=None, help="write results as JSON here")
+    p.add_argument("--out", type=Path, default=None, help="write results as JSON here (resumes from it)")
     p.add_argument("--save-models", type=Path, default=None,
-                   help="also save each trained network here as METHOD.pt (for the sinusoid playground)")
+                   help="save the networks of seed --save-seed here as METHOD.pt (chapter 3's playground)")
+    p.add_argument("--save-seed", type=int, default=0)
     p.add_argument("--progress", action="store_true")
-    p.add_argument("--quick", action="store_true", help="smoke run: 5 s per method, 60 test tasks")
+    p.add_argument("--quick", action="store_true", help="smoke run: 300 steps, a 2-point grid, 60 test tasks")
     args = p.parse_args()
     if args.quick:
-        args.budget, args.eval_tasks, args.val_tasks, args.log_every = 5.0, 60, 20, 10
+        args.max_steps, args.tune_steps, args.eval_tasks, args.val_tasks, args.log_every = 300, 200, 60, 20, 10
+        args.reptile_inner_steps, args.reptile_epsilons = [1, 5], [0.3]
     torch.set_num_threads(args.threads)
     os.environ.setdefault("METALEARN_CLOCK", "process")  # budgets in CPU seconds: fair when runs share a machine
 
-    test = SinusoidTasks(seed=TEST_SEED_OFFSET + args.seed)
-    test_episodes = [test.episode(i, args.eval_shots, k_query=100) for i in range(args.eval_tasks)]
-    results: dict[str, Any] = {
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "paper": {k: list(v) for k, v in PAPER.items()},
-        "methods": {},
-    }
-    if args.out is not None and args.out.exists():  # a stopped study resumes: finished methods are kept
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                if k not in ("out", "tuning", "save_models", "save_seed", "progress", "quick")}
+    settings.update(meta_batch=META_BATCH, inner_lr=INNER_LR, test_seed=TEST_SEED, val_seed=VAL_SEED)
+    results: dict[str, Any] = {"settings": settings, "paper": {k: list(v) for k, v in PAPER.items()}, "runs": {}}
+    if args.out is not None and args.out.exists():  # a stopped study resumes: finished runs are kept
         previous = json.loads(args.out.read_text())
         if previous.get("settings", {}).get("max_steps") == args.max_steps:
-            results["methods"] = previous.get("methods", {})
-    for method in args.methods:
-        if method in results["methods"]:
-            print(f"{method}: already in {args.out}, skipped", flush=True)
-            continue
-        print(f"training {method} for at most {args.max_steps:,} steps or {args.budget:g} s ...", flush=True)
-        start = time.perf_counter()
-        net, history, lr = train(method, args)
-        seconds = time.perf_counter() - start
-        if args.save_models is not None:  # before the evaluation, so a long training run is never lost
-            save_sinusoid_model(net, args.save_models, method, lr, train_steps=history["steps"][-1])
-        curve = evaluate_adaptation(functional_loss(net, "mse"), dict(net.named_parameters()), test_episodes,
-                                    lr, max(REPORT_STEPS), on_divergence="record")
-        steps = history["steps"][-1] if history["steps"] else 0
-        results["methods"][method] = {"test_lr": lr, "train_steps": steps, "train_seconds": seconds,
-                                      "history": history, "curve": curve.to_dict()}
-        print(f"  {steps} steps; " + ", ".join(f"{k} step(s): {curve.format(k)}" for k in REPORT_STEPS)
-              + (f"; diverged tasks by step {max(REPORT_STEPS)}: {curve.n_diverged[-1]}" if curve.n_diverged[-1] else ""),
-              flush=True)
-        if args.save_models is not None:
-            save_sinusoid_model(net, args.save_models, method, lr, train_steps=steps, curve=curve.to_dict())
-        if args.out is not None:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(results, indent=1) + "\n")
+            results["runs"] = previous.get("runs", {})
+            if "tuning" in previous:
+                results["tuning"] = previous["tuning"]
 
-    print(f"\n5-shot sine regression: MSE after 1 / 5 / 10 test-time steps, mean ± 95% CI over "
-          f"{args.eval_tasks} test tasks ({args.budget:g} s of training per method, seed {args.seed})\n")
-    print("| method | outer steps | test lr | " + " | ".join(f"{k} step(s)" for k in REPORT_STEPS)
-          + " | paper (1 / 5 / 10) |")
-    print("|---|---:|---:|" + "---:|" * len(REPORT_STEPS) + "---|")
-    for method, r in results["methods"].items():
-        curve = r["curve"]
-        cells = [format_ci(curve["mean"][k], curve["ci"][k], 2) for k in REPORT_STEPS]
-        paper = " / ".join(f"{v:.2f}" for v in PAPER[method]) if method in PAPER else "—"
-        diverged = curve.get("n_diverged") or [0]
-        note = f" ({diverged[-1]} task(s) diverged; left out)" if diverged[-1] else ""
-        print(f"| {method} | {r['train_steps']:,} | {r['test_lr']:g} | " + " | ".join(cells) + f" | {paper} |{note}")
+    chosen = None
+    if "tune" in args.parts:
+        chosen = tune(args, results, args.out)
+        print(f"Reptile: {chosen['inner_steps']} inner steps, ε = {chosen['epsilon']:g} (lowest validation MSE)")
+    elif args.tuning is not None:
+        chosen = json.loads(args.tuning.read_text())["tuning"]["chosen"]
+    if "train" not in args.parts:
+        return
+
+    test = SinusoidTasks(seed=TEST_SEED)
+    test_episodes = [test.episode(i, args.eval_shots, k_query=100) for i in range(args.eval_tasks)]
+    for seed in args.seeds:
+        for method in args.methods:
+            name = f"{method}/seed={seed}"
+            if name in results["runs"]:
+                print(f"{name}: already in {args.out}, skipped", flush=True)
+                continue
+            maml = results["runs"].get(f"maml/seed={seed}")
+            maml_seconds = maml["history"]["seconds"][-1] if maml else None
+            print(f"training {name} ...", flush=True)
+            start = time.process_time()
+            net, history, lr, notes = train(method, seed, args, chosen, maml_seconds)
+            cpu = time.process_time() - start
+            steps = history["steps"][-1] if history["steps"] else 0
+            if args.save_models is not None and seed == args.save_seed and method != "reptile_time":
+                save_sinusoid_model(net, args.save_models, method, lr, train_steps=steps, seed=seed)
+            curve = evaluate_adaptation(functional_loss(net, "mse"), dict(net.named_parameters()), test_episodes,
+                                        lr, max(REPORT_STEPS), on_divergence="record")
+            summary = curve.to_dict()
+            summary["per_task"] = rounded_rows(curve.per_episode)
+            results["runs"][name] = {"method": method, "seed": seed, "test_lr": lr, "train_steps": steps,
+                                     "train_cpu_seconds": cpu, "history": history, "curve": summary,
+                                     "settings": history["settings"], **notes}
+            print(f"  {steps:,} steps in {cpu:.0f} CPU-s; "
+                  + ", ".join(f"{k} step(s): {curve.format(k)}" for k in REPORT_STEPS)
+                  + (f"; diverged tasks by step 10: {curve.n_diverged[-1]}" if curve.n_diverged[-1] else ""),
+                  flush=True)
+            if args.out is not None:
+                write_json(args.out, results)
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=1) + "\n")
+        from metalearn_edu.studies import sinusoid_markdown
+
+        if len({r["seed"] for r in results["runs"].values()}) >= 2:
+            print(sinusoid_markdown(results))
         print(f"\nwrote {args.out}")
 
 
