@@ -137,9 +137,9 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "ci": Preset("ci", model_size="nano", seq_len=64, batch_size=16, pretrain_steps=60, meta_steps=200,
+    "ci": Preset("ci", model_size="nano", seq_len=64, batch_size=16, pretrain_steps=60, meta_steps=3000,
                  meta_budget_s=None, eval_episodes=100, cli_pretrain_steps=60, lr=2e-3, warmup_steps=10, eval_every=30,
-                 notes="a couple of minutes per notebook on a 2-core CPU; used by nbval in CI"),
+                 notes="the quickest: a couple of minutes per notebook on a 2-core CPU; the stored outputs use it"),
     "cpu": Preset("cpu", model_size="micro", seq_len=128, batch_size=32, pretrain_steps=400, meta_steps=70_000,
                   meta_budget_s=120.0, eval_episodes=600, cli_pretrain_steps=4000, lr=2e-3, warmup_steps=200, eval_every=250,
                   notes="what a student on a laptop gets"),

@@ -311,10 +311,12 @@ def render_sinusoid(models: Mapping[str, tuple[Any, float]], method: str, k_shot
     predictions = {k: y.squeeze(1) for k, y in trajectory.outputs(net, grid, shown).items()}
     query = trajectory.outputs(net, episode.query_x, [inner_steps])[inner_steps]
     mse = ((query - episode.query_y) ** 2).mean()
-    return viz.plot_sinusoid(grid.squeeze(1), tasks.true_curve(episode, grid).squeeze(1), episode.support_x,
+    true_curve = tasks.true_curve(episode, grid).squeeze(1)
+    curve_mse = ((predictions[inner_steps].squeeze() - true_curve) ** 2).mean()  # the whole of [−5, 5], not 10 points
+    return viz.plot_sinusoid(grid.squeeze(1), true_curve, episode.support_x,
                              episode.support_y, predictions, query_x=episode.query_x, query_y=episode.query_y,
-                             title=f"{method}: K={k_shot}, α={inner_lr:g}, {inner_steps} step(s) — "
-                                   f"query MSE {float(mse):.2f}")
+                             title=f"{method}: K={k_shot}, α={inner_lr:g}, {inner_steps} step(s) — MSE "
+                                   f"{float(mse):.2f} on the 10 query points, {float(curve_mse):.2f} on the whole curve")
 
 
 def sinusoid_playground(models: Mapping[str, tuple[Any, float]]) -> Playground:

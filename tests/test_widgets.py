@@ -92,7 +92,21 @@ def test_sinusoid_playground(sine_models):
 
     assert set(sine_models) == {"maml", "pretrained"}
     fig = render_sinusoid(sine_models, "maml", k_shot=5, inner_lr=0.01, inner_steps=3)
-    assert isinstance(fig, Figure) and "query MSE" in fig.axes[0].get_title()
+    assert isinstance(fig, Figure)
+    # The title reports the error on the 10 query points and on the whole curve (a dense grid), each
+    # recomputed here from the same episode and trajectory.
+    from metalearn_edu.episodes import SinusoidTasks
+    from metalearn_edu.meta import finetune, functional_loss
+
+    net = sine_models["maml"][0]
+    tasks = SinusoidTasks(seed=12345)
+    episode = tasks.episode(0, 5, k_query=10)
+    trajectory = finetune(functional_loss(net, "mse"), dict(net.named_parameters()), episode, 0.01, 3)
+    grid = torch.linspace(-5, 5, 200).unsqueeze(1)
+    on_grid = trajectory.outputs(net, grid, [3])[3]
+    curve_mse = float(((on_grid - tasks.true_curve(episode, grid)) ** 2).mean())
+    query_mse = float(((trajectory.outputs(net, episode.query_x, [3])[3] - episode.query_y) ** 2).mean())
+    assert f"MSE {query_mse:.2f} on the 10 query points, {curve_mse:.2f} on the whole curve" in fig.axes[0].get_title()
     assert "no trained model" in render_sinusoid(sine_models, "reptile", 5, 0.01, 1)
     diverged = render_sinusoid(sine_models, "maml", k_shot=5, inner_lr=1e4, inner_steps=10)
     assert isinstance(diverged, str) and "inner" in diverged and "lr" in diverged.lower()
