@@ -117,12 +117,15 @@ def tune(args: argparse.Namespace, results: dict[str, Any], out: Path | None) ->
                 continue
             net = sinusoid_mlp(seed=0)
             start = time.process_time()
-            reptile(net, 0, args.train_shots, inner_steps, epsilon, args.tune_steps, None, args.log_every, False)
-            score = val_mse(net, INNER_LR, args)
+            try:
+                reptile(net, 0, args.train_shots, inner_steps, epsilon, args.tune_steps, None, args.log_every, False)
+                score, note = val_mse(net, INNER_LR, args), ""
+            except InnerLoopDivergedError as err:  # a setting whose training blows up is out of the running
+                score, note = float("inf"), f"training diverged: {err}"
             tuning["grid"].append({"inner_steps": inner_steps, "epsilon": epsilon, "val_mse": score,
-                                   "cpu_seconds": time.process_time() - start})
-            print(f"  tune reptile: {inner_steps} inner steps, ε = {epsilon:g}: 10-step validation MSE {score:.3f}",
-                  flush=True)
+                                   "cpu_seconds": time.process_time() - start, **({"note": note} if note else {})})
+            print(f"  tune reptile: {inner_steps} inner steps, ε = {epsilon:g}: 10-step validation MSE {score:.3f}"
+                  + (" (training diverged)" if note else ""), flush=True)
             if out is not None:
                 write_json(out, results)
     best = min(tuning["grid"], key=lambda g: g["val_mse"])
