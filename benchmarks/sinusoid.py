@@ -25,6 +25,9 @@ Finn et al.'s 70,000 outer steps:
   scored by the 10-step validation MSE, the criterion that also picks the baseline's step size).
 * ``reptile_time``: the same Reptile, given the CPU seconds MAML took for the same seed instead of
   a step count: the equal-compute budget.
+  A run whose inner loop blows up during meta-training is recorded under ``failed`` (with the
+  error) rather than stopping the study; ``--exclude K:EPS:REASON`` leaves such a setting out of
+  the choice (recorded in the JSON), after which Reptile is trained again on every seed.
 * ``pretrained``: ordinary regression with Adam (1e-3) on the 20 points of each of 25 tasks per step;
   at test time fine-tuned with the step size from ``--baseline-lrs`` that gives the lowest 10-step
   MSE on validation tasks (Finn et al. used "an automatically tuned step size").
@@ -128,7 +131,10 @@ def tune(args: argparse.Namespace, results: dict[str, Any], out: Path | None) ->
                   + (" (training diverged)" if note else ""), flush=True)
             if out is not None:
                 write_json(out, results)
-    best = min(tuning["grid"], key=lambda g: g["val_mse"])
+    excluded = {(e["inner_steps"], e["epsilon"]): e["reason"] for e in args.exclude}
+    tuning["excluded"] = [{"inner_steps": k, "epsilon": eps, "reason": why} for (k, eps), why in excluded.items()]
+    best = min((g for g in tuning["grid"] if (g["inner_steps"], g["epsilon"]) not in excluded),
+               key=lambda g: g["val_mse"])
     tuning["chosen"] = {"inner_steps": best["inner_steps"], "epsilon": best["epsilon"]}
     if out is not None:
         write_json(out, results)
@@ -139,6 +145,15 @@ def tune_lr(net: torch.nn.Module, args: argparse.Namespace) -> tuple[float, dict
     """The fine-tuning step size with the lowest 10-step MSE on validation tasks."""
     scores = {lr: val_mse(net, lr, args) for lr in args.baseline_lrs}
     return min(scores, key=scores.get), {f"{lr:g}": s for lr, s in scores.items()}
+
+
+class TrainingDiverged(RuntimeError):
+    """A Reptile run whose inner loop blew up during meta-training (recorded under ``failed``)."""
+
+
+def _excluded(text: str) -> dict[str, Any]:
+    k, eps, reason = text.split(":", 2)
+    return {"inner_steps": int(k), "epsilon": float(eps), "reason": reason}
 
 
 def train(method: str, seed: int, args: argparse.Namespace, chosen: dict[str, Any] | None,
@@ -163,8 +178,11 @@ def train(method: str, seed: int, args: argparse.Namespace, chosen: dict[str, An
                 raise SystemExit(f"reptile_time needs MAML's CPU seconds for seed {seed}: train maml first")
             steps, budget = None, maml_seconds
             notes["budget_seconds"] = maml_seconds
-        history = reptile(net, seed, k, chosen["inner_steps"], chosen["epsilon"], steps, budget, args.log_every,
-                          args.progress)
+        try:
+            history = reptile(net, seed, k, chosen["inner_steps"], chosen["epsilon"], steps, budget, args.log_every,
+                              args.progress)
+        except InnerLoopDivergedError as err:
+            raise TrainingDiverged(f"{method} with {chosen} diverged in training on seed {seed}: {err}") from err
         lr = INNER_LR
     elif method == "pretrained":
         history = multitask_pretrain(net, loss_fn, episodes_fn(seed, k), steps=args.max_steps,
@@ -192,6 +210,8 @@ def main() -> None:
     p.add_argument("--reptile-inner-steps", type=int, nargs="+", default=[1, 5, 10])
     p.add_argument("--reptile-epsilons", type=float, nargs="+", default=[0.1, 0.3, 1.0])
     p.add_argument("--tuning", type=Path, default=None, help="read Reptile's tuned settings from this JSON")
+    p.add_argument("--exclude", type=_excluded, action="append", default=[], metavar="K:EPS:REASON",
+                   help="leave a grid point out of the choice (e.g. its 70,000-step training diverged on a seed)")
     p.add_argument("--train-shots", type=int, default=10)
     p.add_argument("--eval-shots", type=int, default=5)
     p.add_argument("--eval-tasks", type=int, default=600)
@@ -220,8 +240,9 @@ def main() -> None:
         previous = json.loads(args.out.read_text())
         if previous.get("settings", {}).get("max_steps") == args.max_steps:
             results["runs"] = previous.get("runs", {})
-            if "tuning" in previous:
-                results["tuning"] = previous["tuning"]
+            for key in ("tuning", "failed"):
+                if key in previous:
+                    results[key] = previous[key]
 
     chosen = None
     if "tune" in args.parts:
@@ -243,8 +264,20 @@ def main() -> None:
             maml = results["runs"].get(f"maml/seed={seed}")
             maml_seconds = maml["history"]["seconds"][-1] if maml else None
             print(f"training {name} ...", flush=True)
+            if name in results.get("failed", {}) and results["failed"][name]["settings"] == chosen:
+                print(f"{name}: diverged in training before with these settings, skipped", flush=True)
+                continue
             start = time.process_time()
-            net, history, lr, notes = train(method, seed, args, chosen, maml_seconds)
+            try:
+                net, history, lr, notes = train(method, seed, args, chosen, maml_seconds)
+            except TrainingDiverged as err:  # recorded, so the table can say which seeds are missing and why
+                results.setdefault("failed", {})[name] = {"method": method, "seed": seed, "settings": chosen,
+                                                          "error": str(err.__cause__),
+                                                          "cpu_seconds": time.process_time() - start}
+                print(f"  {err}", flush=True)
+                if args.out is not None:
+                    write_json(args.out, results)
+                continue
             cpu = time.process_time() - start
             steps = history["steps"][-1] if history["steps"] else 0
             if args.save_models is not None and seed == args.save_seed and method != "reptile_time":

@@ -525,14 +525,19 @@ def sinusoid_markdown(study: dict[str, Any]) -> str:
                 text += f" (Δ {c['diff']:+.2f} ± {c['diff_half']:.2f})"
             cells.append(text)
         diverged = sum(rows[SINUSOID_STEPS[-1]]["diverged"])
-        name = SINUSOID_NAMES.get(method, method) + (f" ({diverged} task-runs diverged, left out)" if diverged else "")
+        notes = [f"{diverged} test task-runs diverged, left out"] if diverged else []
+        failed = sorted(f["seed"] for f in study.get("failed", {}).values() if f["method"] == method)
+        if failed:
+            notes.append(f"seeds {', '.join(str(r['seed']) for r in runs)} only: training diverged on seed "
+                         + ", ".join(map(str, failed)))
+        name = SINUSOID_NAMES.get(method, method) + (f" ({'; '.join(notes)})" if notes else "")
         paper = study.get("paper", {}).get(method)
         cpu = _mean([r["train_cpu_seconds"] for r in runs])
         lines.append(f"| {name} | {steps} | {cpu:,.0f} | " + " | ".join(cells) + " | "
                      + (" / ".join(f"{v:.2f}" for v in paper) if paper else "—") + " |")
     s = study["settings"]
     seeds = sorted({r["seed"] for r in study["runs"].values()})
-    lines += ["", f"5-shot MSE after 1 / 5 / 10 test-time steps: mean over {len(seeds)} training seeds of each "
+    lines += ["", f"5-shot MSE after 1 / 5 / 10 test-time steps: mean over the {len(seeds)} training seeds of each "
               f"network's mean over the same {s['eval_tasks']} test tasks, ± the 95% t-interval over seeds; Δ: the "
               "paired difference from MAML of the same seed on the same tasks, ± its t-interval over seeds. Every "
               f"method: {s['meta_batch']} tasks per outer step."]

@@ -205,4 +205,9 @@ def test_sinusoid_markdown_states_the_seeds_and_the_differences():
                      for k, r in study["runs"].items()}  # steps 0..11, so that 1 / 5 / 10 exist
     text = studies.sinusoid_markdown(study)
     assert "| MAML | 70,000 | 10 |" in text and "0.67 / 0.38 / 0.35" in text
-    assert "(Δ " in text.splitlines()[3] and "mean over 3 training seeds" in text
+    assert "(Δ " in text.splitlines()[3] and "mean over the 3 training seeds" in text
+    # a method whose training diverged on a seed says which seeds its row averages
+    study["runs"].pop("reptile/seed=0")
+    study["failed"] = {"reptile/seed=0": {"method": "reptile", "seed": 0, "error": "blew up"}}
+    row = next(line for line in studies.sinusoid_markdown(study).splitlines() if line.startswith("| Reptile"))
+    assert "seeds 1, 2 only: training diverged on seed 0" in row
