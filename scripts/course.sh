@@ -69,8 +69,8 @@ setup() {  # setup [EXTRAS]: the venv, torch, the package with its extras (defau
   local extras=${1:-minilm,test}
   make_venv
   install_torch
-  local stamp="$VENV/.metalearn-installed" want
-  want=$( { cat pyproject.toml; echo "$extras"; } | "$PY" -c "import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())")
+  local stamp="$VENV/.metalearn-installed-${extras//,/-}" want  # one stamp per set of extras: lab after test re-installs nothing
+  want=$(cat pyproject.toml | "$PY" -c "import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())")
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     log "installing metalearn-edu with its extras [$extras]"
     "$PY" -m pip install -e ".[$extras]"
