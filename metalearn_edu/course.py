@@ -17,7 +17,10 @@ twin ``NN_name.ipynb`` is the teacher's version, which CI validates. In a soluti
 
 `build_student` replaces each such region by ``raise NotImplementedError("<hint>")`` at the same
 indentation, keeps the check call after it, drops every output of the solution cells, and shows
-their source (the teacher's version folds it away).
+their source (the teacher's version folds it away). A ``### BEGIN HIDDEN TESTS`` … ``### END HIDDEN
+TESTS`` region after the check is dropped too: only the nbgrader build (`grading`) keeps it.
+`is_exercise` (which cells are exercises) and `split_exercise` (the student's part and its check)
+are shared by both builds.
 
 **The repository URL is one setting**: ``[tool.metalearn-edu] repository`` in ``pyproject.toml``.
 `sync_colab_links` writes it into each chapter's first (Colab) cell and its "Open in Colab" badge.
