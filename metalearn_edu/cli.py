@@ -1,4 +1,4 @@
-"""Command line: ``metalearn-edu pretrain | course [run | student | export | links]``.
+"""Command line: ``metalearn-edu pretrain | course [run | student | export | links | nbgrader | book | hub-link]``.
 
     metalearn-edu pretrain --preset cpu --out runs/mlm            # train (resumes if runs/mlm has a checkpoint)
     metalearn-edu pretrain --preset gpu --steps 20000 --lr 5e-4   # a bigger run on a GPU box
@@ -9,6 +9,9 @@
     metalearn-edu course student --out runs/student                # the student notebooks (exercises as stubs)
     metalearn-edu course student --check                           # ... executed: every check refuses its stub
     metalearn-edu course export --out runs/site                    # static HTML of the executed chapters
+    metalearn-edu course nbgrader --out runs/nbgrader              # an nbgrader course directory
+    metalearn-edu course book --out runs/book --build              # the course website (Jupyter Book)
+    metalearn-edu course hub-link --hub https://hub.example.edu --chapter 3   # nbgitpuller link
 
 Every ``pretrain`` option overrides the preset's value; ``--export DIR`` writes a
 small model file that `metalearn_edu.pretrained.load_pretrained` loads.
@@ -289,10 +292,56 @@ def run_course(args: argparse.Namespace) -> int:
         files = course.export_site(out)
         print(f"wrote {len(files)} pages to {out}; open {files[0]}")
         return 0
+    if args.action == "nbgrader":
+        return _nbgrader_course(args)
+    if args.action == "book":
+        return _book(args)
+    if args.action == "hub-link":
+        from .launch import hub_link
+
+        if args.hub is None:
+            raise ValueError("hub-link needs --hub URL, the JupyterHub's address (http(s)://HOST[/PREFIX])")
+        print(hub_link(args.hub, args.chapter))
+        return 0
     changed = course.sync_colab_links()
     settings = course.course_settings()
     print(f"Colab cells now clone {settings['repository']} ({settings['branch']}); changed: {', '.join(changed) or 'none'}"
           + ("\nre-sync the notebooks: jupytext --sync notebooks/*.py" if changed else ""))
+    return 0
+
+
+def _nbgrader_course(args: argparse.Namespace) -> int:
+    from . import grading
+
+    out = Path(args.out or "runs/nbgrader")
+    sources = grading.select_chapters(args.chapters)
+    if args.check:
+        try:
+            return grading.main_check(out, sources)
+        except RuntimeError as err:  # nbgrader itself failed: its log is in the message
+            print(f"metalearn-edu: {err}", file=sys.stderr)
+            return 1
+    written = grading.write_course(out, sources)
+    print(f"wrote the nbgrader course {out} ({len(written)} assignments: "
+          + ", ".join(f"{name}: {sum(e['points'] for e in ex)} points" for name, ex in written.items())
+          + f"); next: cd {out} && nbgrader generate_assignment {next(iter(written))}")
+    return 0
+
+
+def _book(args: argparse.Namespace) -> int:
+    from . import site
+
+    out = Path(args.out or "runs/book")
+    pages = site.write_book(out, hub=args.hub)
+    if not args.build:
+        print(f"wrote the Jupyter Book source ({len(pages)} chapters) to {out}; build: jupyter-book build {out}")
+        return 0
+    try:
+        html = site.build_book(out, jupyter_book=args.jupyter_book)
+    except (RuntimeError, FileNotFoundError) as err:
+        print(f"metalearn-edu: {err}", file=sys.stderr)
+        return 1
+    print(f"built the course website ({len(pages)} chapters): open {html / 'index.html'}")
     return 0
 
 
@@ -328,17 +377,32 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _pretrain_parser(sub)
     c = sub.add_parser("course", help="run every chapter, build the student notebooks, export HTML, set Colab links")
-    c.add_argument("action", nargs="?", default="run", choices=("run", "student", "export", "links"),
+    c.add_argument("action", nargs="?", default="run",
+                   choices=("run", "student", "export", "links", "nbgrader", "book", "hub-link"),
                    help="run: execute every notebook headless; student: write the student notebooks (exercises as "
-                        "stubs); export: static HTML of the executed chapters; links: write the repository URL of "
-                        "pyproject's [tool.metalearn-edu] into the Colab cells (default: run)")
+                        "stubs); export: plain static HTML of the executed chapters; links: write the repository URL "
+                        "of pyproject's [tool.metalearn-edu] into the Colab cells; nbgrader: write an nbgrader course "
+                        "directory; book: the course website as a Jupyter Book; hub-link: print the nbgitpuller link "
+                        "that opens the course on a JupyterHub (default: run)")
     c.add_argument("--out", default=None,
-                   help="output folder (default runs/course, runs/student or runs/site)")
+                   help="output folder (default runs/course, runs/student, runs/site, runs/nbgrader or runs/book)")
+    c.add_argument("--chapters", default=None,
+                   help="nbgrader only: chapter numbers, comma-separated, e.g. 0,4 (default: every chapter)")
+    c.add_argument("--hub", default=None,
+                   help="hub-link and book: the JupyterHub's address, http(s)://HOST[/PREFIX] (book: adds a "
+                        "JupyterHub launch button)")
+    c.add_argument("--chapter", type=NON_NEGATIVE_INT, default=None,
+                   help="hub-link only: the chapter to open (default: the notebooks folder)")
+    c.add_argument("--build", action="store_true", help="book only: also run jupyter-book build (needs the [site] extra)")
+    c.add_argument("--jupyter-book", default="jupyter-book",
+                   help="book --build: the jupyter-book command (default: the one on PATH)")
     c.add_argument("--preset", default=None, help="ci | cpu | gpu (run, and student --check: default ci)")
     c.add_argument("--timeout", type=POSITIVE_INT, default=1800, help="seconds per cell (run, student --check)")
     c.add_argument("--check", action="store_true",
-                   help="student only: also execute the student notebooks and check that every exercise's check "
-                        "refuses its stub with a one-line message and no other cell fails (CI runs this)")
+                   help="student: also execute the student notebooks and check that every exercise's check "
+                        "refuses its stub with a one-line message and no other cell fails (CI runs this); "
+                        "nbgrader: also run nbgrader (the [grading] extra) on a solved and a stub submission and "
+                        "check the gradebook: every point for the first, none for the second (CI runs this)")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help (0) or a bad option (2, already printed)

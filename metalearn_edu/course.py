@@ -17,7 +17,10 @@ twin ``NN_name.ipynb`` is the teacher's version, which CI validates. In a soluti
 
 `build_student` replaces each such region by ``raise NotImplementedError("<hint>")`` at the same
 indentation, keeps the check call after it, drops every output of the solution cells, and shows
-their source (the teacher's version folds it away).
+their source (the teacher's version folds it away). A ``### BEGIN HIDDEN TESTS`` … ``### END HIDDEN
+TESTS`` region after the check is dropped too: only the nbgrader build (`grading`) keeps it.
+`is_exercise` (which cells are exercises) and `split_exercise` (the student's part and its check)
+are shared by both builds.
 
 **The repository URL is one setting**: ``[tool.metalearn-edu] repository`` in ``pyproject.toml``.
 `sync_colab_links` writes it into each chapter's first (Colab) cell and its "Open in Colab" badge.
@@ -37,6 +40,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = ROOT / "notebooks"
 BEGIN, END, HINT = "### BEGIN SOLUTION", "### END SOLUTION", "### HINT:"
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"  # nbgrader's markers
+SOLUTION_TAG = "solution"
 DEFAULT_REPOSITORY = "https://github.com/metalearn-edu/metalearn-edu"
 
 
@@ -120,9 +125,16 @@ def strip_solutions(source: str, where: str = "cell") -> tuple[str, int]:
         f(2)
     """
     out: list[str] = []
-    inside, hint, count = False, "", 0
+    inside, hidden, hint, count = False, False, "", 0
     for line in source.split("\n"):
         stripped = line.strip()
+        if stripped in (HIDDEN_BEGIN, HIDDEN_END) and not inside:  # hidden tests: nbgrader keeps them, students never see them
+            if (stripped == HIDDEN_BEGIN) == hidden:
+                raise ValueError(f"{where}: unbalanced '{stripped}'")
+            hidden = stripped == HIDDEN_BEGIN
+            continue
+        if hidden:
+            continue
         if stripped.startswith(HINT) and not inside:
             hint = stripped[len(HINT):].strip()
             continue
@@ -143,7 +155,55 @@ def strip_solutions(source: str, where: str = "cell") -> tuple[str, int]:
             out.append(line)
     if inside:
         raise ValueError(f"{where}: '{BEGIN}' without '{END}'")
+    if hidden:
+        raise ValueError(f"{where}: '{HIDDEN_BEGIN}' without '{HIDDEN_END}'")
     return "\n".join(out), count
+
+
+def is_exercise(cell: Any) -> bool:
+    """Whether `cell` is a coding exercise: a code cell tagged ``solution`` (the one rule both the
+    student build and the nbgrader build use)."""
+    return cell.cell_type == "code" and SOLUTION_TAG in cell.metadata.get("tags", [])
+
+
+_CHECK_CALL = re.compile(r"check_\w+\(")
+_HEADING = re.compile(r"\*\*(\d+)\.(\d+)\s+(★+)")
+
+
+def split_exercise(source: str, where: str = "cell") -> tuple[str, str]:
+    """Split an exercise cell into the student's part and its check.
+
+    The check is everything from the first top-level ``check_...(`` line after the last
+    ``### END SOLUTION`` (with any ``### BEGIN HIDDEN TESTS`` region after it); the student's part
+    is the rest, markers included.
+
+    Raises:
+        ValueError: when the cell has no solution region or no check call after it (names `where`).
+
+    Example:
+        >>> split_exercise("def f(x):\\n    ### BEGIN SOLUTION\\n    return x\\n    ### END SOLUTION\\n\\n\\ncheck_f(f)")
+        ('def f(x):\\n    ### BEGIN SOLUTION\\n    return x\\n    ### END SOLUTION', 'check_f(f)')
+    """
+    lines = source.split("\n")
+    ends = [i for i, line in enumerate(lines) if line.strip() == END]
+    if not ends:
+        raise ValueError(f"{where}: an exercise cell needs a '{BEGIN}' … '{END}' region")
+    start = next((i for i in range(ends[-1] + 1, len(lines))
+                  if _CHECK_CALL.match(lines[i]) or lines[i].strip() == HIDDEN_BEGIN), None)
+    if start is None:
+        raise ValueError(f"{where}: an exercise cell needs its check_...(...) call at top level after '{END}'")
+    return "\n".join(lines[:start]).rstrip(), "\n".join(lines[start:]).strip("\n")
+
+
+def exercise_heading(cells: list[Any], index: int) -> tuple[str, int] | None:
+    """The number ("0.2") and stars (1 to 3) of the exercise whose solution is ``cells[index]``:
+    read from the nearest markdown cell above it that states an exercise (``**0.2 ★★ …**``)."""
+    for cell in reversed(cells[:index]):
+        if cell.cell_type == "markdown":
+            match = _HEADING.search(cell.source)
+            if match:
+                return f"{match.group(1)}.{match.group(2)}", len(match.group(3))
+    return None
 
 
 def student_notebook(source: Path) -> tuple[Any, int]:
@@ -157,11 +217,11 @@ def student_notebook(source: Path) -> tuple[Any, int]:
         if cell.cell_type != "code":
             continue
         cell.outputs, cell.execution_count = [], None
-        if "solution" in cell.metadata.get("tags", []):
+        if is_exercise(cell):
             cell.source, n = strip_solutions(cell.source, f"{source.name}, cell {i}")
             total += n
             cell.metadata.pop("jupyter", None)  # show the stub: the teacher's version folds the source away
-            cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != "solution"] + ["exercise"]
+            cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != SOLUTION_TAG] + ["exercise"]
     nb.metadata.pop("jupytext", None)
     return nbformat.from_dict(nb), total
 
@@ -244,15 +304,18 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 def _static_copy(nb: Any) -> Any:
     """The notebook for HTML: widget outputs become a note (their static figure is in the cell above)."""
+    import nbformat
+
     nb = copy.deepcopy(nb)
+    nb.metadata.pop("widgets", None)  # the saved widget state: without it no page loads a widget manager from a CDN
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         if any(WIDGET_MIME in out.get("data", {}) for out in cell.get("outputs", [])):
-            cell.outputs = [{"output_type": "display_data", "metadata": {}, "data": {
+            cell.outputs = [nbformat.from_dict({"output_type": "display_data", "metadata": {}, "data": {
                 "text/html": "<p><i>An interactive panel: open the notebook in JupyterLab or Colab to use it. "
                              "The figure above is its starting picture.</i></p>",
-                "text/plain": "(interactive panel)"}}]
+                "text/plain": "(interactive panel)"}})]
     return nb
 
 

@@ -8,9 +8,9 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.7
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: Python (metalearn-edu)
 #     language: python
-#     name: python3
+#     name: metalearn-edu
 # ---
 
 # %% [markdown]

@@ -8,11 +8,16 @@
 #   bash scripts/course.sh browser   set everything up (and Chromium + Playwright when possible), then drive every
 #                                    panel in a real JupyterLab; latencies and screenshots go to runs/browser/
 #   bash scripts/course.sh run-all   set everything up, then execute every notebook headless
+#   bash scripts/course.sh site      build the course website (Jupyter Book) into runs/book/_build/html
+#                                    (a JupyterHub launch button too when $METALEARN_HUB is the hub's address)
 #   bash scripts/course.sh setup     only set up
 #
 # Set-up is idempotent: it creates .venv (or uses $METALEARN_VENV), installs the right torch
-# (see install_torch below), then the package with its extras. A second call re-installs only
-# when pyproject.toml changed.
+# (see install_torch below), then the package with its extras, and the Jupyter kernel
+# "metalearn-edu" (the course's Python, the kernel the chapters name). A second call re-installs
+# only when pyproject.toml changed. `test` adds the [grading] extra (nbgrader); `site` builds its
+# own environment, .venv-site (or $METALEARN_SITE_VENV), from the [site] extra: Jupyter Book 1
+# pins an older markdown-it-py than the course's jupytext uses, and it needs no torch.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -58,16 +63,44 @@ install_torch() {
   fi
 }
 
-setup() {
+KERNEL_NAME=metalearn-edu
+
+setup() {  # setup [EXTRAS]: the venv, torch, the package with its extras (default minilm,test), the kernel
+  local extras=${1:-minilm,test}
   make_venv
   install_torch
-  local stamp="$VENV/.metalearn-installed" want
+  local stamp="$VENV/.metalearn-installed-${extras//,/-}" want  # one stamp per set of extras: lab after test re-installs nothing
   want=$(cat pyproject.toml | "$PY" -c "import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())")
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    log "installing metalearn-edu with its course and test extras"
-    "$PY" -m pip install -e ".[minilm,test]"
+    log "installing metalearn-edu with its extras [$extras]"
+    "$PY" -m pip install -e ".[$extras]"
     echo "$want" >"$stamp"
   fi
+  # The kernel the chapters name: this venv's Python, for any JupyterLab (and nbgrader) of this user.
+  # Written on every set-up, so it points at the venv that was set up last.
+  "$PY" -m ipykernel install --user --name "$KERNEL_NAME" --display-name "Python ($KERNEL_NAME)" >/dev/null
+}
+
+SITE_VENV=${METALEARN_SITE_VENV:-$ROOT/.venv-site}
+
+setup_site() {  # Jupyter Book and its Sphinx extensions, pinned in pyproject's [site] extra, in their own venv
+  local stamp="$SITE_VENV/.metalearn-installed" reqs want
+  reqs=$("$PY" -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['site']))")
+  want=$(printf '%s' "$reqs" | "$PY" -c "import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())")
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    log "creating $SITE_VENV with the [site] extra: $(echo "$reqs" | tr '\n' ' ')"
+    [ -x "$SITE_VENV/bin/python" ] || "$PYTHON" -m venv "$SITE_VENV"
+    # shellcheck disable=SC2086
+    "$SITE_VENV/bin/python" -m pip install -q $reqs
+    echo "$want" >"$stamp"
+  fi
+}
+
+build_site() {
+  setup_site
+  local hub=()
+  [ -n "${METALEARN_HUB:-}" ] && hub=(--hub "$METALEARN_HUB")
+  "$PY" -m metalearn_edu.cli course book --out runs/book --build --jupyter-book "$SITE_VENV/bin/jupyter-book" "${hub[@]}"
 }
 
 phase() {  # phase NAME COMMAND...: run it, then log how long it took
@@ -82,10 +115,15 @@ run_tests() {
   export METALEARN_PRESET=${METALEARN_PRESET:-ci} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 MPLBACKEND=Agg
   phase "library tests (slow ones included)" "$PY" -m pytest tests -q --run-slow -p no:cacheprovider "$@"
   if compgen -G "notebooks/*.ipynb" >/dev/null; then
+    # --nbval-current-env: the notebooks run in this venv's Python whatever kernel their metadata
+    # names (the "metalearn-edu" kernel is a per-user setting another checkout may have re-pointed)
     phase "notebooks under nbval (preset $METALEARN_PRESET)" \
-      "$PY" -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider -q
+      "$PY" -m pytest --nbval notebooks --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg \
+      -p no:cacheprovider -q
     phase "student build: every exercise check must refuse its stub" \
       "$PY" -m metalearn_edu.cli course student --check --out runs/student
+    phase "nbgrader round trip (chapters 0 and 4): solved gets every point, the stub none" \
+      "$PY" -m metalearn_edu.cli course nbgrader --check --chapters 0,4 --out runs/nbgrader
   fi
 }
 
@@ -94,7 +132,10 @@ run_browser() {
   # shellcheck source=browser_setup.sh
   source scripts/browser_setup.sh
   browser_setup "$VENV"  # installs Chromium and Playwright when it can; else the test skips and says why
-  phase "panels in a real browser (results in runs/browser/)" \
+  # The website's launch buttons need a hub's address: CI's stand-in is a reserved example domain.
+  export METALEARN_HUB=${METALEARN_HUB:-https://hub.example.org}
+  phase "course website (Jupyter Book, runs/book/_build/html)" build_site
+  phase "panels and the website's pages in a real browser (results in runs/browser/)" \
     "$PY" -m pytest tests/browser --run-browser -p no:cacheprovider -q -rs "$@"
 }
 
@@ -103,8 +144,9 @@ shift || true
 case "$cmd" in
   setup) setup ;;
   lab) setup; exec "$VENV/bin/jupyter" lab --notebook-dir="$ROOT/notebooks" "$@" ;;
-  test) setup; run_tests "$@" ;;
-  browser) setup; run_browser "$@" ;;
+  test) setup minilm,test,grading; run_tests "$@" ;;
+  browser) setup minilm,test,grading; run_browser "$@" ;;
   run-all) setup; exec "$PY" -m metalearn_edu.cli course "$@" ;;
-  *) echo "usage: bash scripts/course.sh [lab|test|browser|run-all|setup]" >&2; exit 2 ;;
+  site) setup; build_site ;;
+  *) echo "usage: bash scripts/course.sh [lab|test|browser|run-all|site|setup]" >&2; exit 2 ;;
 esac
