@@ -233,7 +233,7 @@ def main() -> None:
     os.environ.setdefault("METALEARN_CLOCK", "process")  # budgets in CPU seconds: fair when runs share a machine
 
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                if k not in ("out", "tuning", "save_models", "save_seed", "progress", "quick")}
+                if k not in ("out", "tuning", "save_models", "save_seed", "progress", "quick", "exclude")}
     settings.update(meta_batch=META_BATCH, inner_lr=INNER_LR, test_seed=TEST_SEED, val_seed=VAL_SEED)
     results: dict[str, Any] = {"settings": settings, "paper": {k: list(v) for k, v in PAPER.items()}, "runs": {}}
     if args.out is not None and args.out.exists():  # a stopped study resumes: finished runs are kept

@@ -443,8 +443,8 @@ def kshot_markdown(study: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-SINUSOID_NAMES = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile (same steps)",
-                  "reptile_time": "Reptile (same CPU time as MAML)",
+SINUSOID_NAMES = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile, same steps",
+                  "reptile_time": "Reptile, same CPU time as MAML",
                   "pretrained": "pretrained on all tasks (fine-tuned)"}
 SINUSOID_STEPS = (1, 5, 10)
 
@@ -474,7 +474,9 @@ def sinusoid_table(study: dict[str, Any], reference: str = "maml") -> dict[str, 
     """
     ref = {r["seed"]: r for r in sinusoid_runs(study, reference)}
     table: dict[str, dict[int, dict[str, Any]]] = {}
-    for method in dict.fromkeys(r["method"] for r in study["runs"].values()):
+    order = list(SINUSOID_NAMES)
+    for method in sorted(dict.fromkeys(r["method"] for r in study["runs"].values()),
+                         key=lambda m: order.index(m) if m in order else len(order)):
         runs = sinusoid_runs(study, method)
         table[method] = {}
         for k in range(len(runs[0]["curve"]["per_task"][0])):
@@ -520,9 +522,10 @@ def sinusoid_markdown(study: dict[str, Any]) -> str:
         cells = []
         for k in SINUSOID_STEPS:
             c = rows[k]
-            text = format_ci(c["mean"], c["half"], 2)
+            one = len(c["per_seed"]) < 2  # one seed: a value, no interval
+            text = f"{c['mean']:.2f} (one seed)" if one else format_ci(c["mean"], c["half"], 2)
             if "diff" in c:
-                text += f" (Δ {c['diff']:+.2f} ± {c['diff_half']:.2f})"
+                text += f" (Δ {c['diff']:+.2f})" if one else f" (Δ {c['diff']:+.2f} ± {c['diff_half']:.2f})"
             cells.append(text)
         diverged = sum(rows[SINUSOID_STEPS[-1]]["diverged"])
         notes = [f"{diverged} test task-runs diverged, left out"] if diverged else []

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python (metalearn-edu)
 #     language: python
@@ -53,11 +53,14 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from metalearn_edu import viz
+from metalearn_edu import studies, viz
+from metalearn_edu.analysis import format_ci
+from metalearn_edu.checkpoint import load_checkpoint
 from metalearn_edu.config import PRESETS, get_preset
 from metalearn_edu.data import DATA_DIR
 from metalearn_edu.episodes import SinusoidTasks
-from metalearn_edu.meta import evaluate_adaptation, finetune, functional_loss, maml_step, meta_train, sinusoid_mlp
+from metalearn_edu.meta import (evaluate_adaptation, finetune, functional_loss, maml_step, meta_train,
+                                multitask_pretrain, sinusoid_mlp)
 from metalearn_edu.runtime import cpu_threads, seed_everything
 from metalearn_edu.widgets import load_sinusoid_models, render_sinusoid, sinusoid_playground
 
@@ -320,102 +323,169 @@ print(f"loop: {loop_rate:.0f} meta-steps/s; batched: {batched_rate:.0f} meta-ste
 #
 # A live run, then. Finn et al. meta-trained for 70,000 outer steps; the preset caps the run at
 # `preset.meta_steps` steps or `preset.meta_budget_s` seconds, whichever comes first (the `cpu`
-# preset runs until one of the two; the `ci` preset takes a few hundred steps and no time limit,
+# preset runs until one of the two; the `ci` preset takes a few thousand steps and no time limit,
 # so that this notebook is quick and its numbers are the same on every run). The run uses one CPU
 # thread (`cpu_threads(1)`): every operation here touches a few thousand numbers, and splitting
-# that across cores costs more than it saves (on a 2-core machine, about 30% more steps in the
-# same two minutes):
+# that across cores can cost more than it saves. The next cell measures it on your machine (a
+# timing, so it varies from run to run):
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+def meta_steps_per_second(threads, seconds=1.0):
+    net = sinusoid_mlp(seed=1)
+    with cpu_threads(threads):
+        start = time.perf_counter()
+        history = meta_train(net, functional_loss(net, "mse"), lambda i: tasks.episode(i, k_shot=10, k_query=10),
+                             steps=None, time_budget=seconds, meta_batch_size=10, inner_lr=0.01, inner_steps=1,
+                             log_every=1)
+        return history.steps[-1] / (time.perf_counter() - start)
+
+
+one, two = meta_steps_per_second(1), meta_steps_per_second(2)
+print(f"meta-steps per second: {one:.0f} on 1 thread, {two:.0f} on 2 threads ({one / two:.2f}× as many on one)")
 
 # %%
 for p in PRESETS.values():
     print(f"{p.name:>4}: at most {p.meta_steps:,} meta-steps" + (f" or {p.meta_budget_s:g} s" if p.meta_budget_s else ""))
 print(f"this run: the '{preset.name}' preset")
 
+# %% [markdown]
+# Is a short run worth anything? The fair yardstick is not a random network but the **pretrained
+# baseline** of Finn et al.: the same network trained by ordinary regression on the same tasks
+# (all 20 points of each, pooled), for the same number of steps with the same number of tasks per
+# step, and then fine-tuned on the support set like MAML. We train both:
+
 # %%
 # NBVAL_IGNORE_OUTPUT
 live = sinusoid_mlp(seed=1)
 live_loss = functional_loss(live, "mse")
 train_tasks = SinusoidTasks(seed=100)
+train_episode = lambda i: train_tasks.episode(i, k_shot=10, k_query=10)   # noqa: E731
 with cpu_threads(1):
-    history = meta_train(live, live_loss, lambda i: train_tasks.episode(i, k_shot=10, k_query=10),
-                         steps=preset.meta_steps, time_budget=preset.meta_budget_s, meta_batch_size=10,
-                         inner_lr=0.01, inner_steps=1, outer_lr=3e-3, seed=0, progress=True)
+    history = meta_train(live, live_loss, train_episode, steps=preset.meta_steps, time_budget=preset.meta_budget_s,
+                         meta_batch_size=10, inner_lr=0.01, inner_steps=1, outer_lr=3e-3, seed=0, progress=True)
+    baseline = sinusoid_mlp(seed=1)       # the same initial weights, the same tasks, as many steps
+    baseline_history = multitask_pretrain(baseline, functional_loss(baseline, "mse"), train_episode,
+                                          steps=history.steps[-1], time_budget=preset.meta_budget_s,
+                                          tasks_per_step=10, lr=3e-3, seed=0, progress=True)
 
 # %%
 test_tasks = SinusoidTasks(seed=10_000)          # tasks no training run has seen
 test_episodes = [test_tasks.episode(i, k_shot=5, k_query=100) for i in range(100)]
-untrained = sinusoid_mlp(seed=1)
-before = evaluate_adaptation(functional_loss(untrained, "mse"), dict(untrained.named_parameters()), test_episodes, 0.01, 10)
 after = evaluate_adaptation(live_loss, dict(live.named_parameters()), test_episodes, 0.01, 10, on_divergence="record")
-print(f"5-shot MSE after 10 steps, 100 test tasks: untrained init {before.format(10)}, "
-      f"after {history.steps[-1]:,} MAML steps {after.format(10)}")
-assert after.mean[10] < before.mean[10] - before.ci[10] - after.ci[10], "MAML must beat a random initialisation"
+joint = evaluate_adaptation(functional_loss(baseline, "mse"), dict(baseline.named_parameters()), test_episodes, 0.01,
+                            10, on_divergence="record")
+print(f"MAML: {history.steps[-1]:,} outer steps, baseline: {baseline_history.steps[-1]:,} steps, of 10 tasks each; "
+      "5-shot MSE on 100 test tasks after 1 / 5 / 10 steps:")
+print(f"  MAML:                  " + " / ".join(after.format(k, 2) for k in (1, 5, 10)))
+print(f"  pretrained baseline:   " + " / ".join(joint.format(k, 2) for k in (1, 5, 10)))
+for k in (1, 10):
+    diff, half = after.difference(joint, k)        # paired: the same 100 tasks
+    print(f"  MAML − baseline after {k:>2} step(s): {diff:+.2f} ± {half:.2f}")
+    assert diff + half < 0, "a few thousand MAML steps already beat the baseline trained as long, on the same tasks"
 
+# %% [markdown]
+# A few seconds of meta-training already put MAML far ahead of the baseline that saw the same
+# tasks for the same number of steps (the paired differences above are over the same 100 test
+# tasks, so the intervals are tight). The baseline learned the *average* wave, which is close to
+# zero everywhere because the phases cancel, and a few gradient steps from there cannot recover an
+# amplitude and a phase; MAML learned a starting point from which one step can. What a short run
+# cannot show is how far MAML gets with Finn et al.'s 70,000 steps: the next section loads networks
+# trained that long.
+#
 # %% [markdown]
 # ## 5. Adaptation curves against the paper
 #
-# The course ships networks trained by `benchmarks/sinusoid.py` (MAML, first-order MAML, Reptile,
-# and a "pretrained on all tasks" baseline that is ordinary regression on many tasks, then
-# fine-tuned), each for Finn et al.'s 70,000 outer steps unless its time budget ran out first;
-# the benchmark's settings and step counts are printed below. If the files are missing, the live
-# network stands in. The benchmark scored them on 600 test tasks; here we measure the 5-shot
-# query MSE after 0–10 gradient steps on the first 100 of the same test tasks, with 95%
-# confidence intervals, next to Finn et al.'s Table 2. The last row is the network you meta-trained
-# live in section 4, for as many steps as your preset and machine allowed:
+# The course ships networks trained by `benchmarks/sinusoid.py`: MAML, first-order MAML, Reptile
+# (chapter 4) and a "pretrained on all tasks" baseline (ordinary regression on many tasks, then
+# fine-tuned), each for Finn et al.'s 70,000 outer steps of 25 tasks. The study trained every method
+# with **three seeds** (a seed fixes the initial weights and the training tasks) and tested every
+# network on the same 600 test tasks. The table below is its summary: for each method, the mean over
+# seeds of the 5-shot query MSE after 1, 5 and 10 steps, with a 95% interval over the seeds (so it
+# covers the luck of training as well as the luck of the test tasks), next to Finn et al.'s Table 2:
 
 # %%
 PAPER = {"maml": {1: 0.67, 5: 0.38, 10: 0.35}, "pretrained": {1: 2.41, 5: 2.23, 10: 2.19}}   # Finn et al., Table 2
-benchmark = json.loads((DATA_DIR.parent / "benchmarks" / "results" / "sinusoid.json").read_text())
+study = json.loads((DATA_DIR.parent / "benchmarks" / "results" / "sinusoid.json").read_text())
+table = studies.sinusoid_table(study)
+seeds = table["maml"][1]["seeds"]
+print(f"{len(seeds)} training seeds {seeds}; {study['settings']['eval_tasks']} test tasks; "
+      f"{study['settings']['max_steps']:,} outer steps of {study['settings']['meta_batch']} tasks\n")
+print(f"{'method':>37} | {'Finn et al. 1 / 5 / 10':>22} | study, mean over seeds ± 95% CI: 1 / 5 / 10 steps")
+for method in ("maml", "fomaml", "pretrained"):
+    paper = " / ".join(f"{PAPER[method][k]:.2f}" for k in (1, 5, 10)) if method in PAPER else "—"
+    cells = " / ".join(format_ci(table[method][k]["mean"], table[method][k]["half"], 2) for k in (1, 5, 10))
+    diverged = sum(table[method][10]["diverged"])
+    print(f"{studies.SINUSOID_NAMES[method]:>37} | {paper:>22} | {cells}"
+          + (f"  ({diverged} of {len(seeds) * study['settings']['eval_tasks']} task-runs diverged)" if diverged else ""))
+
+# %% [markdown]
+# The files in `data/checkpoints/sinusoid/` are the networks of **seed 0** (Reptile's is seed 1's:
+# its training diverged on seed 0, as chapter 4 explains); this chapter, its playground and
+# chapter 4 load them. Here are their adaptation curves on the first 100 of the test tasks, with
+# the network you meta-trained live in section 4 as the last row (for as many steps as your preset
+# and machine allowed):
+
+# %%
 folder = DATA_DIR / "checkpoints" / "sinusoid"
-models = load_sinusoid_models(folder) if (folder / "maml.pt").exists() else {"maml": (live, 0.01)}
+models = load_sinusoid_models(folder)
 curves = {}
 for method, (model, lr) in models.items():
     curves[method] = evaluate_adaptation(functional_loss(model, "mse"), dict(model.named_parameters()), test_episodes,
                                          lr, 10, on_divergence="record")
-settings = benchmark["settings"]
-print(f"benchmark: at most {settings['max_steps']:,} outer steps or {settings['budget']:g} s of processor time per "
-      f"method; {settings['eval_tasks']} test tasks\n")
-print(f"{'method':>10} | {'outer steps':>11} | {'Finn et al. 1 / 5 / 10':>22} | {'benchmark, 600 tasks':>32} | "
-      f"this notebook, 100 tasks: 1 / 5 / 10 steps")
+print(f"{'network':>18} | outer steps | 5-shot MSE on 100 test tasks after 1 / 5 / 10 steps")
 for method, curve in curves.items():
-    row = benchmark["methods"].get(method, {})
-    paper = " / ".join(f"{PAPER[method][k]:.2f}" for k in (1, 5, 10)) if method in PAPER else "—"
-    bench = row.get("curve", {})
-    bench_cells = " / ".join(f"{bench['mean'][k]:.2f}" for k in (1, 5, 10)) if bench else "—"
-    diverged = (bench.get("n_diverged") or [0])[-1]
-    bench_cells += f" ({diverged} diverged)" if diverged else ""
     here = " / ".join(curve.format(k, 2) for k in (1, 5, 10))
     here += f" ({curve.n_diverged[-1]} diverged)" if curve.n_diverged[-1] else ""
-    print(f"{method:>10} | {row.get('train_steps', 0):>11,} | {paper:>22} | {bench_cells:>32} | {here}")
+    seed = load_checkpoint(folder / f"{method}.pt")["extra"]["seed"]   # which training seed this file holds
+    print(f"{f'{method}, seed {seed}':>18} | {study['runs'][f'{method}/seed={seed}']['train_steps']:>11,} | {here}")
 here = " / ".join(after.format(k, 2) for k in (1, 5, 10))   # the network meta-trained live in section 4
 here += f" ({after.n_diverged[-1]} diverged)" if after.n_diverged[-1] else ""
-paper = " / ".join(f"{PAPER['maml'][k]:.2f}" for k in (1, 5, 10))
-print(f"{'maml, live':>10} | {history.steps[-1]:>11,} | {paper:>22} | {'—':>32} | {here}")
+print(f"{'maml, live':>18} | {history.steps[-1]:>11,} | {here}")
 fig = viz.plot_adaptation({m: c.to_dict() for m, c in curves.items()}, metric_name="MSE", log_y=True,
                           reference={"MAML (Finn et al.)": PAPER["maml"], "pretrained (Finn et al.)": PAPER["pretrained"]},
-                          title="5-shot sine regression on 100 test tasks (95% CI)")
+                          title="5-shot sine regression on 100 test tasks, the shipped networks (95% CI)")
 fig
 
 # %% [markdown]
-# What the curves say: MAML after one step is already far better than the pretrained baseline
-# after ten, because the baseline learned the *average* wave (close to zero everywhere) and a few
-# steps from there cannot recover amplitude and phase. Trained for the paper's 70,000 outer steps,
-# our MAML matches Finn et al.'s error after one step (on the benchmark's 600 tasks it is a little
-# lower); after five and ten steps its mean is higher than theirs — on these 100 tasks its curve
-# is not even monotone — pulled up by a few high-amplitude tasks on which repeated steps
-# overshoot (the finding below). The baseline comes
-# out close to the paper's too. First-order MAML, trained as long, does about as well as MAML on
-# these tasks, and Reptile lands between them and the baseline; chapter 4 compares the methods
-# task by task.
+# What the table and the curves say, each reading checked against the study's JSON by the next cell:
 #
-# **A finding: MAML's initialisation is sharp.** The benchmark counts the test tasks on which the
-# inner loop diverged (`evaluate_adaptation(..., on_divergence="record")` stops such a task at the
-# step where its loss exploded, counts it in `n_diverged` and leaves it out of the later means;
-# the table prints the counts). Which tasks are they? All of the benchmark's test tasks, through
-# the shipped MAML network:
+# * MAML after one step is already far better than the pretrained baseline after ten, on every seed.
+#   The baseline learned the *average* wave (close to zero everywhere, because the phases cancel),
+#   and a few steps from there cannot recover an amplitude and a phase. Both come out close to Finn
+#   et al.'s numbers after one step.
+# * After five and ten steps MAML's mean over seeds has a very wide interval: one of the three
+#   networks (seed 0, the one shipped) has a much higher error after five steps than the other two,
+#   pulled up by a few high-amplitude tasks on which repeated steps overshoot (the finding below).
+#   With one seed we would have reported that network's curve as "MAML's"; with three we can see it
+#   is one run's behaviour.
+# * First-order MAML, trained as long on the same tasks, cannot be told apart from MAML with three
+#   seeds (the interval of the paired difference contains zero after one and after ten steps).
+#   Chapter 4 compares the methods, Reptile included, with more care.
 
 # %%
-all_test = [test_tasks.episode(i, k_shot=5, k_query=100) for i in range(settings["eval_tasks"])]
+maml1, base1 = table["maml"][1], table["pretrained"][1]
+print(f"baseline − MAML after 1 step, per seed: {[round(v, 2) for v in base1['per_seed_diff']]}")
+assert all(d > 1.0 for d in base1["per_seed_diff"]), "MAML beats the baseline by more than 1 on every seed"
+assert abs(maml1["mean"] - PAPER["maml"][1]) < 0.1 and abs(base1["mean"] - PAPER["pretrained"][1]) < 0.2
+five = table["maml"][5]["per_seed"]
+print(f"MAML after 5 steps, per seed: {[round(v, 2) for v in five]}; diverged tasks after 10 steps, per seed: "
+      f"{table['maml'][10]['diverged']}")
+assert max(five) > 2 * sorted(five)[1], "one seed's network is much worse after five steps than the others"
+for k in (1, 10):
+    c = table["fomaml"][k]
+    print(f"first-order MAML − MAML after {k:>2} step(s): {c['diff']:+.2f} ± {c['diff_half']:.2f}")
+    assert c["diff"] - c["diff_half"] < 0 < c["diff"] + c["diff_half"], "no measurable difference with 3 seeds"
+
+# %% [markdown]
+# **A finding: MAML's initialisation is sharp.** The study counts the test tasks on which the
+# inner loop diverged (`evaluate_adaptation(..., on_divergence="record")` stops such a task at the
+# step where its loss exploded, counts it in `n_diverged` and leaves it out of the later means;
+# the table prints the counts). Which tasks are they? All of the study's test tasks, through the
+# shipped (seed-0) MAML network:
+
+# %%
+all_test = [test_tasks.episode(i, k_shot=5, k_query=100) for i in range(study["settings"]["eval_tasks"])]
 maml_net, maml_lr = models["maml"]
 full = evaluate_adaptation(functional_loss(maml_net, "mse"), dict(maml_net.named_parameters()), all_test, maml_lr, 10,
                            on_divergence="record")
@@ -438,13 +508,16 @@ print(f"with half the step size (α = {maml_lr / 2:g}): {half.n_diverged[-1]} di
 # %% [markdown]
 # MAML was trained to take **one** step of size $\alpha = 0.01$; it is free to put $\theta$ where
 # the loss is steep, as long as that one step lands well, and after 70,000 outer steps it does:
-# on the diverging task the first step takes the error down as it should, and from there each
-# further step of the same size overshoots by more than the last (the trajectory is printed
+# on each diverging task the first step or two take the error down as it should, and from there
+# further steps of the same size overshoot, by more and more (the trajectories are printed
 # above) — the signature of gradient descent whose step exceeds $2/\lambda$ along some direction
 # of curvature $\lambda$. Ten steps at the training step size are a different algorithm from the
 # one MAML was trained for, and on a rare task with a large amplitude they fail. Halving the test
 # step avoids it on all these tasks, at the price of a worse error after one step; training with
-# the number of steps used at test time would be the principled fix.
+# the number of steps used at test time would be the principled fix. And it is not every MAML
+# network that is this sharp: the networks of the other two seeds diverged on none of the 600 tasks
+# (the per-seed counts printed under the table). Had the study trained one seed, this run's
+# behaviour would have passed for MAML's.
 #
 # And what adaptation looks like on one test task (`Trajectory.outputs` evaluates the network at
 # chosen points of the inner loop's trajectory):
@@ -464,10 +537,13 @@ else:
     fig = render_sinusoid(models, "maml", k_shot=5, inner_lr=0.01, inner_steps=10, task=3)
 fig
 
+# %% [markdown]
 # ## Try the sliders
 #
 # Change $K$, the inner learning rate, the number of inner steps and the algorithm, and watch the
-# prediction move. Things to try: what happens to MAML with 0 inner steps? With a learning rate
+# prediction move (the panel adapts the shipped seed-0 networks of section 5; its title gives the
+# error on the 10 query points and on the whole curve, which can differ a lot where no query point
+# falls). Things to try: what happens to MAML with 0 inner steps? With a learning rate
 # ten times larger than the one it was trained with? (The static picture comes first, for
 # readers without a live kernel.)
 
