@@ -266,3 +266,41 @@ def test_an_induction_head_forms():
     assert history["induction"][0] < 0.1  # no head does it at the start
     assert history["induction"][-1] > 0.3
     assert history["repeat_loss"][-1] < 0.3 * math.log(64)  # the repeats became predictable
+
+
+# ---------------------------------------------------------------------------------------
+# Chapter 9's plots and panel
+# ---------------------------------------------------------------------------------------
+def test_condition_errors_and_phase_change_plots():
+    from metalearn_edu import viz
+
+    table = {"a": {"x": {"mean": 0.1, "half": 0.2}, "y": {"mean": 1.0, "half": 0.1}}, "b": {"x": {"mean": 3.0, "half": 0.5}}}
+    fig = viz.plot_condition_errors(table, ["a", "b"], ["x", "y"], labels={"a": "in", "b": "out"})
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and [t.get_text() for t in ax.get_xticklabels()] == ["in", "out"]
+    assert len(ax.patches) == 3  # the missing cell (b, y) is left empty
+    with pytest.raises(ValueError, match="at least one condition"):
+        viz.plot_condition_errors(table, [], ["x"])
+    fig = viz.plot_phase_change({"step": [10, 20], "repeat_loss": [4.0, 0.5], "induction": [0.05, 0.6]}, chance=4.16)
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylim() == (0.0, 1.0)
+    with pytest.raises(ValueError, match="induction"):
+        viz.plot_phase_change({"step": [1], "repeat_loss": [1.0]})
+
+
+def test_in_context_panel_renders_both_learners_and_reports_bad_settings():
+    pytest.importorskip("ipywidgets")
+    from metalearn_edu.meta import load_sinusoid_models
+    from metalearn_edu.widgets import in_context_playground, render_in_context
+
+    learner = load_in_context_model(SHIPPED / "sinusoid-seed0.pt")
+    networks = load_sinusoid_models(SHIPPED.parent / "sinusoid")
+    fig = render_in_context(learner, networks, "fomaml", 5, 3.0)
+    assert len(fig.axes) == 2 and "in context" in fig.axes[0].get_title()
+    wide = render_in_context(learner, networks, "maml", 5, 9.0)
+    assert not isinstance(wide, str) and "beyond training" in wide._suptitle.get_text()
+    assert "no trained network" in render_in_context(learner, networks, "nope", 5, 3.0)
+    assert "at least one support point" in render_in_context(learner, networks, "maml", 0, 3.0)
+    panel = in_context_playground(learner, networks)
+    panel.controls["k_shot"].value = 40
+    panel.controls["amplitude"].value = 10.0
+    assert panel.renders == 3 and not isinstance(panel.last, str)

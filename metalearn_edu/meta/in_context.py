@@ -130,6 +130,23 @@ def _batched(name: str, t: Tensor, dims: int) -> tuple[Tensor, bool]:
 # ---------------------------------------------------------------------------------------
 # Regression in context (sinusoids)
 # ---------------------------------------------------------------------------------------
+def context_tokens(support_x: Tensor, support_y: Tensor, query_x: Tensor, x_scale: float = 5.0,
+                   y_scale: float = 5.0) -> tuple[Tensor, Tensor]:
+    """The regressor's input rows: [x/s_x, y/s_y, 1] per support pair, [x/s_x, 0, 0] per query.
+
+    The third entry says "this token carries a label"; without it a query at x would look like a
+    support point at x whose y happens to be 0.
+
+    Shapes:
+        support_x, support_y: (..., K, 1); query_x: (..., M, 1) -> (..., K, 3) and (..., M, 3).
+    """
+    sx, sy = support_x / x_scale, support_y / y_scale
+    support = torch.cat([sx, sy, torch.ones_like(sx)], dim=-1)  # (..., K, 3)
+    qx = query_x / x_scale
+    query = torch.cat([qx, torch.zeros_like(qx), torch.zeros_like(qx)], dim=-1)  # (..., M, 3)
+    return support, query
+
+
 class InContextRegressor(nn.Module):
     """ŷ_query = f_θ({(x_i, y_i)}_{i≤K}, x_query) for one-dimensional regression.
 
@@ -157,12 +174,8 @@ class InContextRegressor(nn.Module):
         self.readout = nn.Linear(cfg.d_model, 1)
 
     def tokens(self, support_x: Tensor, support_y: Tensor, query_x: Tensor) -> tuple[Tensor, Tensor]:
-        """The (B, K, 3) support and (B, M, 3) query inputs of the embedding: [x/s_x, y/s_y, has_label]."""
-        sx, sy = support_x / self.x_scale, support_y / self.y_scale
-        support = torch.cat([sx, sy, torch.ones_like(sx)], dim=-1)  # (B, K, 3)
-        qx = query_x / self.x_scale
-        query = torch.cat([qx, torch.zeros_like(qx), torch.zeros_like(qx)], dim=-1)  # (B, M, 3)
-        return support, query
+        """The (B, K, 3) support and (B, M, 3) query inputs of the embedding (`context_tokens`)."""
+        return context_tokens(support_x, support_y, query_x, self.x_scale, self.y_scale)
 
     def forward(self, support_x: Tensor, support_y: Tensor, query_x: Tensor,
                 return_attention: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:

@@ -16,6 +16,8 @@ Groups of plots:
   `plot_line_tasks`, `plot_cost`, `plot_accuracy_vs_budget`;
 * studies: `plot_forest` (paired differences), `plot_tradeoff` (MLM loss vs accuracy), `plot_low_resource`, `plot_meta_history`,
   `plot_budget_curves` (measured points along a budget), `plot_hybrid_run`;
+* in-context learning (chapter 9): `plot_condition_errors` (errors per test condition),
+  `plot_phase_change` (an induction head forming);
 * `save_figure` writes a PNG.
 
 One module per topic: `style` (colours, sizes, the figure class, shared helpers), `attention`,
@@ -45,6 +47,7 @@ from .attention import (
     plot_head_summary,
     plot_head_summary_compare,
 )
+from .in_context import plot_condition_errors, plot_phase_change
 from .masking import plot_masking
 from .meta import (
     plot_accuracy_vs_budget,
@@ -74,4 +77,5 @@ __all__ = [
     "plot_attention_compare", "plot_head_summary", "plot_head_summary_compare", "plot_masking",
     "plot_training", "plot_adaptation", "plot_sinusoid", "plot_sinusoid_panels", "plot_line_tasks", "plot_cost",
     "plot_accuracy_vs_budget", "plot_forest", "plot_tradeoff", "plot_budget_curves", "plot_hybrid_run", "plot_low_resource", "plot_meta_history", "save_figure",
+    "plot_condition_errors", "plot_phase_change",
 ]
