@@ -319,7 +319,7 @@ def main() -> None:
                 save()
     save()
     summary = results["summary"]
-    if summary["sinusoid"]:
+    if any(summary["sinusoid"].values()):
         print("\nSine regression, query MSE (600 tasks): in-context over seeds; others after 10 steps")
         for c, row in summary["sinusoid"].items():
             print(f"  {c:>9}: " + "  ".join(f"{m} {format_ci(r['mean'], r['half'])}"

@@ -21,7 +21,7 @@ Groups of plots:
 * `save_figure` writes a PNG.
 
 One module per topic: `style` (colours, sizes, the figure class, shared helpers), `attention`,
-`masking`, `training`, `meta` and `studies`; every plot is importable from ``metalearn_edu.viz``.
+`masking`, `training`, `meta`, `studies` and `in_context`; every plot is importable from ``metalearn_edu.viz``.
 
 Notebook display: figures are created without pyplot, so they never pile up in
 pyplot's figure registry and a notebook never shows one twice. A returned figure
