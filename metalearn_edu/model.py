@@ -127,7 +127,8 @@ def explicit_attention(q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None,
 
     Args:
         q, k, v: (B, H, T, Dh).
-        key_mask: (B, T) bool, True for real tokens; masked keys get weight 0.
+        key_mask: (B, T) bool, True for real tokens; masked keys get weight 0. Or (B, M, T): a
+            mask per query row (e.g. a causal mask, `causal_mask`).
         dropout: applied to the weights before they mix the values (as in BERT).
 
     Returns:
@@ -136,9 +137,19 @@ def explicit_attention(q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None,
     """
     scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, H, T, T): Q Kᵀ / √Dh
     if key_mask is not None:
-        scores = scores.masked_fill(~key_mask[:, None, None, :], torch.finfo(scores.dtype).min)
+        scores = scores.masked_fill(~_mask_for_heads(key_mask), torch.finfo(scores.dtype).min)
     weights = scores.softmax(dim=-1)  # rows sum to 1 over real keys
     return dropout(weights) @ v, weights
+
+
+def _mask_for_heads(key_mask: Tensor) -> Tensor:
+    """A (B, T) key mask -> (B, 1, 1, T); a (B, M, T) per-query mask -> (B, 1, M, T)."""
+    return key_mask[:, None, None, :] if key_mask.dim() == 2 else key_mask[:, None]
+
+
+def causal_mask(batch: int, length: int, device: torch.device | str | None = None) -> Tensor:
+    """(B, T, T) bool: query i may attend to keys 0..i (a decoder's mask), for ``key_mask``."""
+    return torch.ones(length, length, dtype=torch.bool, device=device).tril().expand(batch, length, length)
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -163,7 +174,8 @@ class MultiHeadSelfAttention(nn.Module):
         """(B, M, D) queries attend over (B, T, D) keys and values (x_kv; None = x_q itself).
 
         Args:
-            key_mask: (B, T) bool, True for real tokens; masked keys get weight 0.
+            key_mask: (B, T) bool, True for real tokens; masked keys get weight 0; or (B, M, T), one
+                mask per query (`causal_mask`).
 
         Returns:
             (B, M, D), plus the (B, H, M, T) weights when `return_attention` (else None).
@@ -181,7 +193,7 @@ class MultiHeadSelfAttention(nn.Module):
         if impl == "explicit" or return_attention:
             out, weights = explicit_attention(q, k, v, key_mask, self.attn_dropout)
         else:
-            mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, T) bool
+            mask = None if key_mask is None else _mask_for_heads(key_mask)  # (B, 1, 1 or M, T) bool
             p = self.attn_dropout.p if self.training else 0.0
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, H, M, Dh)
         # 3) merge the heads and mix them

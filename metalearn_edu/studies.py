@@ -547,13 +547,43 @@ def sinusoid_markdown(study: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+IN_CONTEXT_CONDITIONS = {"in_k5": "K = 5", "in_k10": "K = 10", "in_k20": "K = 20",
+                         "amp_k10": "A ∈ [5, 10], K = 10 (beyond training)", "x_k20": "x ∈ [−10, 10], K = 20 (beyond training)",
+                         "many_k40": "K = 40 (beyond training)", "many_k80": "K = 80 (beyond training)"}
+
+
+def in_context_markdown(study: dict[str, Any]) -> str:
+    """Chapter 9's tables: sine MSE per test condition (in-context learner vs the MAML family), and text
+    accuracy of the in-context classifier with its paired differences from chapter 5's meta-learners."""
+    sin, text = study["summary"]["sinusoid"], study["summary"]["text"]
+    methods = ["in_context", "maml", "fomaml", "reptile", "pretrained"]
+    names = {"in_context": "in context (3 seeds)", **SINUSOID_NAMES, "pretrained": "pretrained (fine-tuned)"}
+    lines = ["| sine test condition (600 tasks) | " + " | ".join(names[m] for m in methods) + " |",
+             "|---|" + "---:|" * len(methods)]
+    for c, row in sin.items():
+        cells = []
+        for m in methods:
+            r = row.get(m)
+            cells.append("—" if r is None else format_ci(r["mean"], r["half"], 3)
+                         + (f" ({r['n_diverged']} div.)" if r.get("n_diverged") else ""))
+        lines.append(f"| {IN_CONTEXT_CONDITIONS.get(c, c)} | " + " | ".join(cells) + " |")
+    if text:
+        lines += ["", "| text cell (3 seeds × 100 episodes) | in context | − ProtoNet | − first-order MAML "
+                  "| − prototypes on the same frozen features |", "|---|---:|---:|---:|---:|"]
+        for cell, row in text.items():
+            ic = row["in_context"]
+            diffs = [f"{row[m]['diff']:+.3f} ± {row[m]['diff_half']:.3f}" for m in ("protonet", "fomaml", "mlm_prototypes")]
+            lines.append(f"| {CELL_TITLES.get(cell, cell)} | {format_ci(ic['mean'], ic['half'])} | " + " | ".join(diffs) + " |")
+    return "\n".join(lines)
+
+
 def readme_tables(folder: Path | None = None) -> dict[str, str]:
     """Marker name -> generated Markdown, for every study whose JSON exists."""
     out = {}
     for name, render in (("sinusoid", sinusoid_markdown), ("few_shot_text", few_shot_markdown),
                          ("equal_compute", equal_compute_markdown),
                          ("cross_domain", lambda st: cross_domain_markdown(st) + "\n\n" + kshot_markdown(st)),
-                         ("chinese", chinese_markdown)):
+                         ("chinese", chinese_markdown), ("in_context", in_context_markdown)):
         try:
             out[name] = render(load_study(name, folder))
         except FileNotFoundError:

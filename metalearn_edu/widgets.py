@@ -335,6 +335,74 @@ def sinusoid_playground(models: Mapping[str, tuple[Any, float]]) -> Playground:
 
 
 # ---------------------------------------------------------------------------------------
+# In context versus gradient steps (chapter 9)
+# ---------------------------------------------------------------------------------------
+def render_in_context(learner: Any, models: Mapping[str, tuple[Any, float]], method: str, k_shot: int,
+                      amplitude: float, task: int = 0, inner_steps: int = 10, seed: int = 12345):
+    """The in-context learner and one MAML-family network on the same sine task, side by side.
+
+    The task is episode `task` of ``SinusoidTasks(amplitude=(A, A), seed=seed)``: its phase and points
+    do not depend on A, so moving the amplitude slider scales one wave. The network takes
+    `inner_steps` SGD steps at its own test learning rate (fewer, and said so in its title, when a
+    step diverges); the in-context learner one forward pass.
+
+    Returns:
+        A Figure, or a message when the method is missing or the settings make no task.
+    """
+    from .episodes import SinusoidTasks
+    from .meta import adapt, functional_loss
+
+    if method not in models:
+        return f"method={method!r} has no trained network here; available: {sorted(models)}"
+    if k_shot < 1:
+        return f"K={k_shot}: give the learners at least one support point"
+    if not amplitude > 0:
+        return f"amplitude={amplitude}: choose an amplitude above 0"
+    tasks = SinusoidTasks(amplitude=(amplitude, amplitude), seed=seed)
+    episode = tasks.episode(task, k_shot, k_query=100)
+    grid = torch.linspace(-5, 5, 200).unsqueeze(1)
+    true_y = tasks.true_curve(episode, grid).squeeze(1)
+    with torch.no_grad():
+        in_context = learner(episode.support_x, episode.support_y, torch.cat([grid, episode.query_x]))
+    icl_mse = float(((in_context[200:] - episode.query_y) ** 2).mean())
+    net, lr = models[method]
+    params = {n: p.detach() for n, p in net.named_parameters()}
+    with torch.enable_grad():  # the inner loop stops before a diverging step and keeps what it had
+        trajectory = adapt(functional_loss(net, "mse"), params, episode.support, lr, inner_steps,
+                           stop_on_divergence=True)
+    steps = trajectory.steps
+    outputs = trajectory.outputs(net, torch.cat([grid, episode.query_x]), [0, steps])
+    net_mse = float(((outputs[steps][200:] - episode.query_y) ** 2).mean())
+    diverged = " (then diverged)" if steps < inner_steps else ""
+    common = dict(x_grid=grid.squeeze(1), true_y=true_y, support_x=episode.support_x, support_y=episode.support_y)
+    beyond = "  (beyond training: A ≤ 5)" if amplitude > 5 else ""
+    fig = viz.plot_sinusoid_panels([
+        dict(common, predictions={"in context (one forward pass)": in_context[:200].squeeze(1)},
+             title=f"in context: query MSE {icl_mse:.2f}"),
+        dict(common, predictions={0: outputs[0][:200].squeeze(1), steps: outputs[steps][:200].squeeze(1)},
+             title=f"{method}, {steps} steps{diverged}: query MSE {net_mse:.3g}"),
+    ], title=f"One sine task, A = {amplitude:.1f}, K = {k_shot}{beyond}; {method} steps at α = {lr:g}")
+    for ax in fig.axes:  # a diverging network's curve would squash the wave
+        ax.set_ylim(-1.6 * amplitude - 0.5, 1.6 * amplitude + 0.5)
+    return fig
+
+
+def in_context_playground(learner: Any, models: Mapping[str, tuple[Any, float]]) -> Playground:
+    """Sliders for K, the amplitude (up to twice the training range) and the task; a dropdown for the network."""
+    import ipywidgets as w
+
+    names = [m for m in SINUSOID_METHODS if m in models]
+    controls = {
+        "method": w.Dropdown(options=names, value=names[0], description="network"),
+        "k_shot": w.IntSlider(value=5, min=1, max=40, description="K"),
+        "amplitude": w.FloatSlider(value=3.0, min=0.1, max=10.0, step=0.1, description="amplitude"),
+        "task": w.IntSlider(value=0, min=0, max=50, description="task"),
+    }
+    return Playground(lambda **v: render_in_context(learner, models, **v), controls,
+                      title="In context vs gradient steps (training amplitudes: 0.1–5)")
+
+
+# ---------------------------------------------------------------------------------------
 # Line-task geometry (chapter 4)
 # ---------------------------------------------------------------------------------------
 def render_line_tasks(inner_lr: float, inner_steps: int, steepness_1: float, steepness_2: float,

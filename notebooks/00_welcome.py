@@ -31,6 +31,7 @@
 # | 6 | meta-learning *as* pretraining | self-supervised meta-tasks from raw text (SMLMT); MLM vs SMLMT vs their hybrid at equal compute |
 # | 7 | beyond the training distribution | the same models on movie-review sentiment and novel debate speakers; the low-resource curve (K = 1 … 64); Hybrid-SMLMT |
 # | 8 | a second language and token-level tasks | Chinese text, character tokens, named-entity episodes, span F1, moving an English body to Chinese |
+# | 9 | learning in context | a black-box meta-learner (a Transformer that reads the support set) beside MAML and ProtoNet on the same tasks, in and out of distribution; induction heads forming in a two-layer attention-only model |
 #
 # **How to use the notebooks.** Run cells top to bottom (Shift-Enter). Every chapter states its
 # learning goals, derives each idea with an equation next to the line that implements it, checks

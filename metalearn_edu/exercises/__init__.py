@@ -14,4 +14,5 @@ from .chapter5 import *  # noqa: F401,F403
 from .chapter6 import *  # noqa: F401,F403
 from .chapter7 import *  # noqa: F401,F403
 from .chapter8 import *  # noqa: F401,F403
+from .chapter9 import *  # noqa: F401,F403
 from .framework import ExerciseFailed, ExerciseNotDone, expect, ok, run_student, without  # noqa: F401

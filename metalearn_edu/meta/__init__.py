@@ -16,6 +16,8 @@ the model is never mutated except by an outer (optimiser or Reptile) step.
 * `text`: the held-out text task suites, the test protocol (`evaluate_text_adaptation`)
   and the bag-of-words baseline.
 * `objective`: `SMLMTObjective`, the meta-loss term of hybrid MLM + SMLMT pretraining.
+* `in_context`: black-box meta-learners (a set encoder over `model.py`'s blocks reads the support
+  set and predicts the query) and the induction-head tools of chapter 9.
 * `line_tasks`: chapter 4's two-dimensional tasks, with the closed-form points where joint
   training, Reptile and MAML converge.
 """

@@ -17,10 +17,12 @@ Groups of plots:
 * studies: `plot_forest` (paired differences), `plot_tradeoff` (MLM loss vs accuracy), `plot_low_resource`, `plot_meta_history`,
   `plot_budget_curves` (measured points along a budget), `plot_hybrid_run`, `plot_runs_by_condition`
   (controlled experiments along training);
+* in-context learning (chapter 9): `plot_condition_errors` (errors per test condition),
+  `plot_phase_change` (an induction head forming);
 * `save_figure` writes a PNG.
 
 One module per topic: `style` (colours, sizes, the figure class, shared helpers), `attention`,
-`masking`, `training`, `meta` and `studies`; every plot is importable from ``metalearn_edu.viz``.
+`masking`, `training`, `meta`, `studies` and `in_context`; every plot is importable from ``metalearn_edu.viz``.
 
 Notebook display: figures are created without pyplot, so they never pile up in
 pyplot's figure registry and a notebook never shows one twice. A returned figure
@@ -46,6 +48,7 @@ from .attention import (
     plot_head_summary,
     plot_head_summary_compare,
 )
+from .in_context import plot_condition_errors, plot_phase_change
 from .masking import plot_masking
 from .meta import (
     plot_accuracy_vs_budget,
@@ -75,4 +78,5 @@ __all__ = [
     "plot_attention_compare", "plot_head_summary", "plot_head_summary_compare", "plot_masking",
     "plot_training", "plot_adaptation", "plot_sinusoid", "plot_sinusoid_panels", "plot_line_tasks", "plot_cost",
     "plot_accuracy_vs_budget", "plot_forest", "plot_tradeoff", "plot_budget_curves", "plot_hybrid_run", "plot_low_resource", "plot_meta_history", "plot_runs_by_condition", "save_figure",
+    "plot_condition_errors", "plot_phase_change",
 ]
