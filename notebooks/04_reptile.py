@@ -42,7 +42,7 @@ import math
 import torch
 
 from metalearn_edu import studies, viz
-from metalearn_edu.analysis import format_ci, paired_ci
+from metalearn_edu.analysis import format_ci
 from metalearn_edu.checkpoint import load_checkpoint
 from metalearn_edu.data import DATA_DIR
 from metalearn_edu.episodes import SinusoidTasks
