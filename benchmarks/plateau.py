@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from metalearn_edu import analysis
-from metalearn_edu.checkpoint import load_checkpoint
+from metalearn_edu.checkpoint import load_checkpoint, save_json
 from metalearn_edu.data import bbc_splits, load_tokenizer, split_sentences
 from metalearn_edu.masking import MaskingConfig, MaskingVocab, mask_tokens
 from metalearn_edu.model import BertEncoder
@@ -65,14 +65,6 @@ PHASE1 = ["--preset", "cpu", "--model-size", "micro", "--precision", "fp32", "--
 FIRST_ATTEMPT = ["--preset", "cpu", "--model-size", "micro", "--precision", "fp32", "--lr", "2e-3",
                  "--warmup-steps", "200", "--steps", "3000", "--seq-len", "128", "--batch-size", "32",
                  "--dropout", "0.0", "--threads", "1", "--seed", "0"]
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write `data` to `path` atomically (a temporary file, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def cli_pretrain(options: list[str], out: Path) -> dict[str, Any]:
@@ -175,14 +167,14 @@ def main() -> None:
             results["phase1"] = {"metrics": run["metrics"], "end_train_loss": run["history"]["train_loss"][-100:],
                                  "max_abs_diff_from_shipped": gap}
             print(f"phase 1 rebuilt: largest training-loss difference from the shipped history {gap:.2e}", flush=True)
-            write_json(args.out, results)
+            save_json(args.out, results)
     if "first_attempt" in args.parts and "first_attempt" not in results:
         run = cli_pretrain(FIRST_ATTEMPT, args.runs_dir / "first-attempt")
         h = run["history"]
         results["first_attempt"] = {"metrics": run["metrics"], "step": h["step"], "train_loss": h["train_loss"],
                                     "eval_step": h["eval_step"], "eval_loss": h["eval_loss"],
                                     "unigram_loss": h["unigram_loss"], "time": h["time"][-1]}
-        write_json(args.out, results)
+        save_json(args.out, results)
     if "variants" in args.parts:
         tokenizer = load_tokenizer()
         splits = bbc_splits()
@@ -201,7 +193,7 @@ def main() -> None:
                 e = run["eval"]
                 print(f"{name}: held-out loss at positions 32–127 {e['long'][0]:.2f} → {e['long'][-1]:.2f}, "
                       f"0–31 {e['short'][0]:.2f} → {e['short'][-1]:.2f} ({run['cpu_seconds']:.0f} CPU-s)", flush=True)
-                write_json(args.out, results)
+                save_json(args.out, results)
     print(f"wrote {args.out}")
 
 

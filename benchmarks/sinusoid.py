@@ -54,6 +54,7 @@ from typing import Any
 
 import torch
 
+from metalearn_edu.checkpoint import save_json
 from metalearn_edu.episodes import SinusoidTasks
 from metalearn_edu.meta import (
     InnerLoopDivergedError,
@@ -73,14 +74,6 @@ REPORT_STEPS = (1, 5, 10)
 META_BATCH = 25
 INNER_LR = 0.01
 TEST_SEED, VAL_SEED = 10_000, 20_000  # task seeds no training run uses (training uses seeds 0, 1, 2, …)
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write `data` to `path` atomically (a temporary file, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def episodes_fn(seed: int, k: int):
@@ -130,14 +123,14 @@ def tune(args: argparse.Namespace, results: dict[str, Any], out: Path | None) ->
             print(f"  tune reptile: {inner_steps} inner steps, ε = {epsilon:g}: 10-step validation MSE {score:.3f}"
                   + (" (training diverged)" if note else ""), flush=True)
             if out is not None:
-                write_json(out, results)
+                save_json(out, results)
     excluded = {(e["inner_steps"], e["epsilon"]): e["reason"] for e in args.exclude}
     tuning["excluded"] = [{"inner_steps": k, "epsilon": eps, "reason": why} for (k, eps), why in excluded.items()]
     best = min((g for g in tuning["grid"] if (g["inner_steps"], g["epsilon"]) not in excluded),
                key=lambda g: g["val_mse"])
     tuning["chosen"] = {"inner_steps": best["inner_steps"], "epsilon": best["epsilon"]}
     if out is not None:
-        write_json(out, results)
+        save_json(out, results)
     return tuning["chosen"]
 
 
@@ -276,7 +269,7 @@ def main() -> None:
                                                           "cpu_seconds": time.process_time() - start}
                 print(f"  {err}", flush=True)
                 if args.out is not None:
-                    write_json(args.out, results)
+                    save_json(args.out, results)
                 continue
             cpu = time.process_time() - start
             steps = history["steps"][-1] if history["steps"] else 0
@@ -294,7 +287,7 @@ def main() -> None:
                   + (f"; diverged tasks by step 10: {curve.n_diverged[-1]}" if curve.n_diverged[-1] else ""),
                   flush=True)
             if args.out is not None:
-                write_json(args.out, results)
+                save_json(args.out, results)
     if args.out is not None:
         from metalearn_edu.studies import sinusoid_markdown
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import hashlib
+import json
 import os
 import tempfile
 import warnings
@@ -213,6 +214,30 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
         Path(tmp.name).unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+    return path
+
+
+def save_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write `data` as indented JSON to `path` atomically (a temporary file beside it, then a rename).
+
+    What the studies in ``benchmarks/`` use after every finished run, so a study stopped mid-write
+    never leaves a truncated results file. Missing parent folders are created.
+
+    Example:
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "study.json"
+        >>> save_json(target, {"runs": {}}).read_text()
+        '{\\n "runs": {}\\n}\\n'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

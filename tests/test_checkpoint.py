@@ -280,3 +280,22 @@ def test_newer_format_is_rejected(tmp_path):
     torch.save({"format": 99, "library_version": "9.9"}, path)
     with pytest.raises(NotACheckpointError, match="upgrade"):
         load_checkpoint(path)
+
+
+def test_save_json_replaces_the_file_whole_and_leaves_no_temporary(tmp_path, monkeypatch):
+    import json
+
+    from metalearn_edu import checkpoint
+
+    target = tmp_path / "deep" / "study.json"
+    checkpoint.save_json(target, {"runs": {"a": 1}})
+    assert json.loads(target.read_text()) == {"runs": {"a": 1}}
+
+    def broken_replace(src, dst):  # a failure between writing and renaming keeps the old file intact
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint.os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save_json(target, {"runs": {"a": 2}})
+    assert json.loads(target.read_text()) == {"runs": {"a": 1}}
+    assert sorted(p.name for p in target.parent.iterdir()) == ["study.json"]
