@@ -263,17 +263,30 @@ def test_bf16_autocast_trains_close_to_fp32():
     assert bf16.train_loss == pytest.approx(fp32.train_loss, abs=0.05)
 
 
+# gloo occasionally aborts one process while the pair tears down after the last barrier
+# ("terminate called without an active exception", after the results are written; 1 launch in about
+# 80 on a loaded 2-core machine). That is torch's teardown, not the training under test, so such a launch is retried once.
+TEARDOWN_ABORT = "terminate called without an active exception"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:  # a free port, so a lingering socket from an earlier run cannot collide
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.mark.slow
 def test_two_processes_match_one(tmp_path):
     worker = Path(__file__).parent / "ddp_worker.py"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, str(worker), str(tmp_path / "one.json")], check=True, env=env)
-    with socket.socket() as s:  # a free port, so a lingering socket from an earlier run cannot collide
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                           f"--master_port={port}", str(worker), str(tmp_path / "two.json")],
-                          env=env, capture_output=True, text=True)
+    for attempt in range(2):
+        (tmp_path / "two.json").unlink(missing_ok=True)
+        done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                               f"--master_port={_free_port()}", str(worker), str(tmp_path / "two.json")],
+                              env=env, capture_output=True, text=True)
+        if done.returncode == 0 or TEARDOWN_ABORT not in done.stderr or not (tmp_path / "two.json").exists():
+            break
     assert done.returncode == 0, done.stderr[-3000:]
     one = json.loads((tmp_path / "one.json").read_text())
     two = json.loads((tmp_path / "two.json").read_text())
