@@ -134,7 +134,7 @@ def meta_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps: in
                meta_batch_size: int = 25, inner_lr: float | Mapping[str, Tensor] = 0.01, inner_steps: int = 1,
                outer_lr: float = 1e-3, first_order: bool = False, adapt_names: Iterable[str] | None = None,
                seed: int = 0, time_budget: float | None = None, progress: bool = False, first_index: int = 0,
-               log_every: int = 1, vectorize: bool | None = None) -> MetaHistory:
+               log_every: int = 1, vectorize: bool | None = None, on_divergence: str = "raise") -> MetaHistory:
     """Meta-train `model` with MAML (or FOMAML with ``first_order=True``) and Adam.
 
     Outer step s uses episodes ``first_index + s·B, …, first_index + s·B + B − 1``
@@ -159,6 +159,8 @@ def meta_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps: in
         first_index: the first episode index used.
         log_every: record the meta-loss every this many steps.
         vectorize: as in `maml_step` (None: batch the meta-batch when possible).
+        on_divergence: "raise" (default) stops when an inner loop diverges; "skip" drops that
+            outer step (no Adam step) and lists it in ``history.skipped`` (`run_outer_loop`).
 
     Returns:
         A `MetaHistory` of the meta-loss per recorded step.
@@ -182,7 +184,8 @@ def meta_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps: in
     algorithm = "fomaml" if first_order else "maml"
     history = MetaHistory(algorithm, settings=dict(
         meta_batch_size=meta_batch_size, inner_lr=inner_lr if not isinstance(inner_lr, Mapping) else "learned",
-        inner_steps=inner_steps, outer_lr=outer_lr, first_order=first_order, seed=seed, first_index=first_index))
+        inner_steps=inner_steps, outer_lr=outer_lr, first_order=first_order, seed=seed, first_index=first_index,
+        on_divergence=on_divergence))
 
     def step_fn(step: int, elapsed: float) -> float:
         batch = meta_batch(episodes, first_index, step, meta_batch_size)
@@ -197,5 +200,5 @@ def meta_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps: in
                 lr.clamp_(min=0.0)
         return float(meta_loss)
 
-    return run_outer_loop(history, step_fn, steps, time_budget, seed, progress, log_every)
+    return run_outer_loop(history, step_fn, steps, time_budget, seed, progress, log_every, on_divergence)
 

@@ -6,6 +6,12 @@ function until a step count or a time budget (`metalearn_edu.runtime.clock`) is 
 a `MetaHistory`.
 Outer step s uses episodes ``first_index + s·B … first_index + s·B + B − 1`` of an
 ``index -> Episode`` function, so a run is fixed by the sampler's seed.
+
+An inner loop that blows up (`InnerLoopDivergedError`) stops training by default
+(``on_divergence="raise"``). With ``on_divergence="skip"`` that outer step is dropped instead —
+θ is left as it was, its episodes are used up, and the step's number goes into
+`MetaHistory.skipped` — as mixed-precision training drops a step whose gradients overflow. A rare
+blow-up then costs one step; a frequent one shows in the count.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import torch
 from ..checks import check_int, check_number
 from ..episodes import Episode
 from ..runtime import clock
+from .inner_loop import InnerLoopDivergedError
 
 EpisodeFn = Callable[[int], Episode]
 
@@ -45,6 +52,8 @@ class MetaHistory:
         meta_loss: the mean query loss after adaptation at that step.
         seconds: wall-clock time since the start of training.
         settings: the hyper-parameters of the run.
+        skipped: the outer steps (1-based) dropped because an inner loop diverged
+            (``on_divergence="skip"``); they are not recorded in `meta_loss`.
     """
 
     algorithm: str
@@ -52,6 +61,7 @@ class MetaHistory:
     meta_loss: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    skipped: list[int] = field(default_factory=list)
 
     def record(self, step: int, loss: float, seconds: float) -> None:
         self.steps.append(step)
@@ -63,15 +73,23 @@ class MetaHistory:
         return asdict(self)
 
 
+ON_DIVERGENCE = ("raise", "skip")
+
+
 def run_outer_loop(history: MetaHistory, step_fn: Callable[[int, float], float], steps: int | None,
-                   time_budget: float | None, seed: int, progress: bool, log_every: int) -> MetaHistory:
+                   time_budget: float | None, seed: int, progress: bool, log_every: int,
+                   on_divergence: str = "raise") -> MetaHistory:
     """The outer loop every trainer shares (MAML, Reptile, multi-task, ProtoNet).
 
     Calls ``loss = step_fn(step, elapsed_seconds)`` for step = 0, 1, … until `steps` steps are
     done or `time_budget` seconds have passed, records every `log_every`-th loss in `history`,
     and shows a tqdm bar when `progress`. Torch's RNG is seeded with `seed` inside the loop and
-    restored afterwards.
+    restored afterwards. A step whose `step_fn` raises `InnerLoopDivergedError` stops the run
+    (``on_divergence="raise"``) or counts as done and goes into ``history.skipped`` ("skip";
+    `step_fn` must then leave the parameters untouched when it raises, as every trainer here does:
+    the update comes after the inner loops).
     """
+    check_on_divergence(on_divergence)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -82,19 +100,32 @@ def run_outer_loop(history: MetaHistory, step_fn: Callable[[int, float], float],
         torch.manual_seed(seed)
         step = 0
         while steps is None or step < steps:
-            loss = step_fn(step, clock() - start)
+            try:
+                loss: float | None = step_fn(step, clock() - start)
+            except InnerLoopDivergedError:
+                if on_divergence == "raise":
+                    raise
+                loss = None
+                history.skipped.append(step + 1)
             step += 1
             elapsed = clock() - start
-            if step % log_every == 0:
+            if loss is not None and step % log_every == 0:
                 history.record(step, loss, elapsed)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss:.4f}", refresh=False)  # redrawn at tqdm's own pace (mininterval)
+                if loss is not None:
+                    bar.set_postfix(loss=f"{loss:.4f}", refresh=False)  # redrawn at tqdm's own pace (mininterval)
             if time_budget is not None and elapsed >= time_budget:
                 break
     if bar is not None:
         bar.close()
     return history
+
+
+def check_on_divergence(on_divergence: str) -> None:
+    """Validate `on_divergence` ("raise" or "skip")."""
+    if on_divergence not in ON_DIVERGENCE:
+        raise ValueError(f"on_divergence={on_divergence!r} is not allowed; choose one of {ON_DIVERGENCE}")
 
 
 def check_budget(steps: int | None, time_budget: float | None) -> None:

@@ -99,7 +99,7 @@ def reptile_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps:
                   meta_batch_size: int = 1, inner_lr: float = 0.02, inner_steps: int = 5, outer_lr: float = 0.1,
                   anneal: bool = True, adapt_names: Iterable[str] | None = None, seed: int = 0,
                   time_budget: float | None = None, progress: bool = False, first_index: int = 0,
-                  log_every: int = 1, vectorize: bool | None = None) -> MetaHistory:
+                  log_every: int = 1, vectorize: bool | None = None, on_divergence: str = "raise") -> MetaHistory:
     """Meta-train `model` with Reptile (plain SGD steps towards the adapted weights).
 
     ε at step s is ``outer_lr · (1 − f)`` with f the fraction of the run done
@@ -122,6 +122,8 @@ def reptile_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps:
         first_index: the first episode index used.
         log_every: record every this many steps.
         vectorize: as in `reptile_step`.
+        on_divergence: "raise" (default) stops when an inner loop diverges; "skip" drops that
+            outer step (θ unchanged) and lists it in ``history.skipped`` (`run_outer_loop`).
 
     Returns:
         A `MetaHistory`; ``meta_loss`` is the mean query loss at the adapted weights.
@@ -131,7 +133,7 @@ def reptile_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps:
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     history = MetaHistory("reptile", settings=dict(
         meta_batch_size=meta_batch_size, inner_lr=inner_lr, inner_steps=inner_steps, outer_lr=outer_lr,
-        anneal=anneal, seed=seed, first_index=first_index))
+        anneal=anneal, seed=seed, first_index=first_index, on_divergence=on_divergence))
 
     def step_fn(step: int, elapsed: float) -> float:
         done = max(step / steps if steps else 0.0, elapsed / time_budget if time_budget else 0.0)
@@ -141,4 +143,4 @@ def reptile_train(model: nn.Module, loss_fn: LossFn, episodes: EpisodeFn, steps:
                                vectorize=vectorize)
         return loss
 
-    return run_outer_loop(history, step_fn, steps, time_budget, seed, progress, log_every)
+    return run_outer_loop(history, step_fn, steps, time_budget, seed, progress, log_every, on_divergence)
