@@ -12,12 +12,15 @@ so a number quoted anywhere is computed from the stored results, never typed.
 * `cross_domain_table`, `kshot_table`, `crossing_point`, `paired_between`: chapter 7 — the same
   models on movie reviews and debates, the low-resource curve, and two trained models compared
   seed by seed.
+* `power_table`: for every paired comparison, the smallest difference the study could detect and
+  what a study that detects a given effect would need (`metalearn_edu.power`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +96,73 @@ def few_shot_table(study: dict[str, Any], cells: tuple[str, ...] = CELLS) -> dic
             rows["steps"] = {"per_seed": [entry["seeds"][str(s)]["train"]["outer_steps"] for s in done]}
         table[method] = rows
     return table
+
+
+def paired_episode_differences(study: dict[str, Any], method: str, cell: str, reference: str = "mlm"
+                                ) -> list[list[float]]:
+    """Per seed, the per-episode differences `method` − `reference` on that seed's episodes (the
+    values behind `few_shot_table`'s ``diff``). A model trained once per seed is scored on seed s's
+    block of episodes; an untrained model (``eval`` only) is cut into the same blocks."""
+    size, seeds = study["settings"]["episodes"], study["settings"]["seeds"]
+    models = study["models"]
+
+    def blocks(entry: dict[str, Any]) -> dict[int, list[float]]:
+        if "seeds" in entry:
+            return {s: [r[-1] for r in entry["seeds"][str(s)]["eval"][cell]["per_episode"]]
+                    for s in seeds if str(s) in entry["seeds"] and cell in entry["seeds"][str(s)]["eval"]}
+        if cell not in entry.get("eval", {}):
+            return {}
+        return {s: _last_step(entry["eval"][cell], i * size, size) for i, s in enumerate(seeds)}
+
+    a, b = blocks(models[method]), blocks(models[reference])
+    return [[x - y for x, y in zip(a[s], b[s])] for s in seeds if s in a and s in b]
+
+
+def power_table(study: dict[str, Any], cells: tuple[str, ...], effect: float = 0.02, reference: str = "mlm",
+                alpha: float = 0.05, power: float = 0.8) -> dict[str, dict[str, dict[str, Any]]]:
+    """What the study could detect, per group of models and cell (`metalearn_edu.power`).
+
+    The groups: ``"trained"`` (models trained once per seed: training noise and episodes) and
+    ``"fixed"`` (models that are not trained, cut into the same blocks of episodes: episodes only).
+    A standard deviation from 3 seeds is too uncertain to use model by model (its 95% interval
+    spans a factor of about 12), so the spread is pooled over the models of a group, which share
+    the design. Group -> cell -> ``models``, ``seeds``, ``episodes``, and
+
+    * ``seed_sd``: the pooled standard deviation of the per-seed differences (what the intervals use);
+    * ``mdd``: the smallest difference the design detects with `power` at level `alpha`;
+    * ``seeds_needed``: seeds (each on the same number of episodes) that would detect `effect`;
+    * ``episode_sd``: the pooled spread of single episodes' differences within a seed, and
+      ``iid_seed_sd`` = episode_sd / √episodes: what ``seed_sd`` would be if a seed's episodes were
+      independent draws and training added no spread; ``episodes_needed``: episodes per seed that
+      would detect `effect` with the same seeds under that assumption.
+    """
+    from .power import detectable_difference, episodes_needed, units_needed
+
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for group in ("trained", "fixed"):
+        members = [m for m, e in study["models"].items() if m != reference and ("seeds" in e) == (group == "trained")]
+        for cell in cells:
+            seed_vars, episode_vars, used, shape = [], [], [], None
+            for method in members:
+                per_seed = paired_episode_differences(study, method, cell, reference)
+                if len(per_seed) < 2:
+                    continue
+                used.append(method)
+                shape = (len(per_seed), len(per_seed[0]))
+                seed_vars.append(statistics.variance([math.fsum(v) / len(v) for v in per_seed]))
+                episode_vars += [statistics.variance(v) for v in per_seed]
+            if not used:
+                continue
+            n_seeds, n_episodes = shape
+            seed_sd = math.sqrt(math.fsum(seed_vars) / len(seed_vars))
+            episode_sd = math.sqrt(math.fsum(episode_vars) / len(episode_vars))
+            out.setdefault(group, {})[cell] = {
+                "models": used, "seeds": n_seeds, "episodes": n_episodes, "seed_sd": seed_sd,
+                "mdd": detectable_difference(seed_sd, n_seeds, alpha, power),
+                "seeds_needed": units_needed(effect, seed_sd, alpha, power),
+                "episode_sd": episode_sd, "iid_seed_sd": episode_sd / math.sqrt(n_episodes),
+                "episodes_needed": episodes_needed(effect, episode_sd, n_seeds, alpha, power)}
+    return out
 
 
 def chinese_table(study: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:

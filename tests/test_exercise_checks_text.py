@@ -197,47 +197,45 @@ def test_class_split(capsys):
 
 
 # 7.2 ----------------------------------------------------------------------------------------
-def crossing(k, diff):
-    last = None
-    for i, d in enumerate(diff):
-        if d == 0:
-            continue
-        if last is not None and (d > 0) != (diff[last] > 0):
-            a, b = diff[last], d
-            la, lb = math.log2(k[last]), math.log2(k[i])
-            return 2 ** (la + (lb - la) * a / (a - b))
-        last = i
-    return None
+def paired_power(effect, sd, n):
+    from scipy.stats import nct, t
+
+    t_c = t.ppf(0.975, n - 1)
+    nc = effect * math.sqrt(n) / sd
+    return float(nct.sf(t_c, n - 1, nc) + nct.cdf(-t_c, n - 1, nc))
 
 
-def test_crossing_point(capsys):
-    from metalearn_edu.exercises import check_crossing_point
+def test_paired_power(capsys):
+    from scipy.stats import nct, norm, t
 
-    check_crossing_point(crossing)
+    from metalearn_edu.exercises import check_paired_power
+
+    check_paired_power(paired_power)
     assert "✓" in capsys.readouterr().out
     with pytest.raises(ExerciseNotDone):
-        check_crossing_point(stub)
+        check_paired_power(stub)
+    with pytest.raises(ExerciseNotDone):  # leaning on the library's own version
+        from metalearn_edu.power import power_of_paired_test
+        check_paired_power(power_of_paired_test)
 
-    def linear(k, diff):
-        last = None
-        for i, d in enumerate(diff):
-            if d == 0:
-                continue
-            if last is not None and (d > 0) != (diff[last] > 0):
-                a, b = diff[last], d
-                return k[last] + (k[i] - k[last]) * a / (a - b)
-            last = i
-        return None
+    def one_tailed(effect, sd, n):
+        return float(nct.sf(t.ppf(0.975, n - 1), n - 1, effect * math.sqrt(n) / sd))
 
-    def zero_is_a_crossing(k, diff):  # the tie at K = 2 counted as the crossing
-        return next((float(x) for x, d in zip(k, diff) if d == 0), None) or crossing(k, diff)
+    def normal(effect, sd, n):
+        z = effect * math.sqrt(n) / sd
+        return float(norm.sf(1.96 - z) + norm.cdf(-1.96 - z))
 
-    with pytest.raises(ExerciseFailed):
-        check_crossing_point(zero_is_a_crossing)
-    with pytest.raises(ExerciseFailed, match="log₂"):
-        check_crossing_point(linear)
-    with pytest.raises(ExerciseFailed, match="None"):
-        check_crossing_point(lambda k, d: crossing(k, d) or 0.0)
+    def df_n(effect, sd, n):
+        t_c, nc = t.ppf(0.975, n), effect * math.sqrt(n) / sd
+        return float(nct.sf(t_c, n, nc) + nct.cdf(-t_c, n, nc))
+
+    for wrong, why in ((one_tailed, "upper tail"), (normal, "normal"), (df_n, "n − 1")):
+        with pytest.raises(ExerciseFailed, match=why):
+            check_paired_power(wrong)
+    with pytest.raises(ExerciseFailed):  # an answer 1% off is refused
+        check_paired_power(lambda e, s, n: 1.01 * paired_power(e, s, n))
+    with pytest.raises(ExerciseFailed, match="number"):
+        check_paired_power(lambda e, s, n: None)
 
 
 # 8.1, 8.2 -----------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The exercise checks of Chapter 7 — other domains, other tasks, fewer labels.
 
 * 7.1 ★ `check_class_split`: a class-disjoint (novel-class) split of a labelled corpus.
-* 7.2 ★★ `check_crossing_point`: where a paired-difference curve over K crosses zero (log₂ K).
+* 7.2 ★★ `check_paired_power`: the power of a paired t-test (noncentral t), the basis of a study's size.
 """
 
 from __future__ import annotations
@@ -54,41 +54,49 @@ def check_class_split(fn: Callable[[list, int, torch.Generator], tuple]) -> None
     ok(f"your split keeps the sides disjoint and random ({len(seen)} different test sets from 6 seeds)")
 
 
-def check_crossing_point(fn: Callable[[list, list], Any]) -> None:
-    """Exercise 7.2: `fn(k, diff)` → where the curve first crosses zero, or None.
+def check_paired_power(fn: Callable[[float, float, int], float]) -> None:
+    """Exercise 7.2: `fn(effect, sd, n)` → the power of a two-sided paired t-test at the 5% level.
 
-    `k` are increasing numbers of examples per class (e.g. 1, 2, 4, …) and `diff` the paired
-    difference "method − reference" at each. Skip the K's where the difference is exactly 0 (ties);
-    find the first non-zero value whose sign differs from the previous non-zero one, and
-    interpolate linearly in log₂ K between the two: with a and b their differences at k_a and k_b,
-    log₂ K = log₂ k_a + (log₂ k_b − log₂ k_a) · a / (a − b). Return None when the sign never changes.
+    n paired differences with true mean `effect` and standard deviation `sd`: the probability that
+    the test rejects "no difference", P(T > t_c) + P(T < −t_c) with t_c = t_{0.975, n−1} and T a
+    noncentral t with n − 1 degrees of freedom and noncentrality effect·√n / sd.
     """
-    from ..studies import crossing_point
+    from scipy.stats import norm, nct, t
 
-    gen = torch.Generator().manual_seed(72)
-    ks = [1, 2, 4, 8, 16, 32, 64]
-    cases = [([0.08, 0.05, 0.01, -0.02, -0.03, -0.05, -0.04], "a method that helps at small K only"),
-             ([-0.1, -0.05, 0.02, 0.03, -0.01, 0.0, 0.01], "two crossings: the first one counts"),
-             ([0.03, 0.02, 0.04, 0.01, 0.02, 0.05, 0.03], "never crosses"),
-             ([0.05, 0.0, -0.02, -0.03, -0.01, -0.02, -0.01], "a tie at K = 2"),
-             ([0.0, 0.0, -0.01, -0.03, 0.02, 0.01, 0.0], "equal at small K, then below, then above")]
-    cases += [([float(x) for x in torch.randn(7, generator=gen) * 0.05], "random") for _ in range(4)]
-    for diff, what in cases:
-        want = crossing_point(ks, diff)
-        with without(crossing_point):
-            got = run_student(fn, list(ks), list(diff))
-        where = f"for {what} (diff = {[round(d, 3) for d in diff]})"
-        if want is None:
-            expect(got is None, f"{where}: the sign never changes, so return None (got {got!r})")
+    from ..power import power_of_paired_test
+
+    cases = [(0.02, 0.01, 3), (0.01, 0.02, 3), (0.02, 0.1, 40), (0.5, 1.0, 10), (-0.3, 0.5, 12), (0.0, 1.0, 5),
+             (0.05, 0.02, 2), (0.02, 0.15, 300)]
+
+    def one_tailed(e, s, n):
+        return float(nct.sf(t.ppf(0.975, n - 1), n - 1, e * math.sqrt(n) / s))
+
+    def normal(e, s, n):
+        z = e * math.sqrt(n) / s
+        return float(norm.sf(1.96 - z) + norm.cdf(-1.96 - z))
+
+    def df_n(e, s, n):
+        return float(nct.sf(t.ppf(0.975, n), n, e * math.sqrt(n) / s) + nct.sf(t.ppf(0.975, n), n, -e * math.sqrt(n) / s))
+
+    def no_sqrt(e, s, n):
+        tc = t.ppf(0.975, n - 1)
+        return float(nct.sf(tc, n - 1, e / s) + nct.sf(tc, n - 1, -e / s))
+
+    mistakes = [(one_tailed, "only the upper tail: a two-sided test also rejects when T < −t_c"),
+                (normal, "the normal distribution (1.96) instead of Student's t: far too optimistic for a few seeds"),
+                (df_n, "n degrees of freedom; a t-test over n differences has n − 1"),
+                (no_sqrt, "noncentrality effect / sd: the mean of n differences has spread sd / √n, so it is "
+                          "effect·√n / sd")]
+    for effect, sd, n in cases:
+        want = power_of_paired_test(effect, sd, n)
+        with without(power_of_paired_test):
+            got = run_student(fn, effect, sd, n)
+        where = f"for effect={effect}, sd={sd}, n={n}"
+        expect(isinstance(got, (int, float)) and math.isfinite(float(got)), f"{where}: return a number, got {got!r}")
+        if math.isclose(float(got), want, rel_tol=1e-6, abs_tol=1e-9):
             continue
-        expect(got is not None, f"{where}: expected a crossing at K ≈ {want:.3g}, got None")
-        if not math.isclose(float(got), want, rel_tol=1e-6):
-            nonzero = [(k, d) for k, d in zip(ks, diff) if d != 0]
-            j = next(j for j in range(1, len(nonzero)) if (nonzero[j][1] > 0) != (nonzero[j - 1][1] > 0))
-            (ka, a), (kb, b) = nonzero[j - 1], nonzero[j]
-            linear = ka + (kb - ka) * a / (a - b)
-            hint = ("that is linear in K; interpolate in log₂ K (the x-axis of the plot) and convert back with 2**x"
-                    if math.isclose(float(got), linear, rel_tol=1e-6)
-                    else "skip exact zeros (ties), find the first sign change, then interpolate in log₂ K")
-            raise ExerciseFailed(f"{where}: expected K ≈ {want:.4g}, got {float(got):.4g}. Hint: {hint}")
-    ok(f"your crossing points match studies.crossing_point on {len(cases)} curves")
+        hint = next((why for wrong, why in mistakes if math.isclose(float(got), wrong(effect, sd, n), rel_tol=1e-6)),
+                    "P(T > t_c) + P(T < −t_c), with t_c = scipy.stats.t.ppf(0.975, n − 1) and T ~ "
+                    "scipy.stats.nct(n − 1, effect·√n / sd)")
+        raise ExerciseFailed(f"{where}: expected power {want:.6f}, got {float(got):.6f}. Hint: {hint}")
+    ok(f"your power matches the noncentral t on {len(cases)} designs, from 2 to 300 units")

@@ -282,3 +282,50 @@ def plot_runs_by_condition(panels: Mapping[str, Mapping[str, Mapping[str, Sequen
     axes[-1].legend(loc="best", fontsize=8)
     fig.suptitle(title + (f"\n{note}" if note else ""))
     return fig
+
+
+@_styled
+def plot_detectable(table: Mapping[str, Mapping[str, Mapping[str, Any]]], cells: Sequence[str],
+                    titles: Mapping[str, str], names: Mapping[str, str], effect: float, note: str = "") -> Figure:
+    """What a study could see: one panel per cell, one row per model; the grey band spans ± the
+    smallest difference the design detects with 80% power (``mdd``), the point and bar are the
+    measured difference and its interval, dashed lines mark ± `effect`.
+
+    Args:
+        table: `metalearn_edu.studies.power_table` (model -> cell -> ``mdd``, ``diff``, ``diff_half``).
+        cells: the panels, left to right; `titles` names them and `names` the models (rows, top to bottom
+            in the table's order).
+
+    Example:
+        >>> t = {"m": {"c": {"mdd": 0.05, "diff": 0.01, "diff_half": 0.03}}}
+        >>> fig = plot_detectable(t, ["c"], {"c": "cell"}, {"m": "model"}, effect=0.02)
+    """
+    models = [m for m in table if any(c in table[m] for c in cells)]
+    if not models:
+        raise ValueError("table has no model with any of the cells; pass studies.power_table(...)")
+    fig = _new_figure((2.6 * len(cells) + 1.8, 0.42 * len(models) + 1.5))
+    axes = fig.subplots(1, len(cells), sharey=True, squeeze=False)[0]
+    ys = np.arange(len(models))[::-1]
+    reach = max(max(r["mdd"], abs(r["diff"]) + r["diff_half"]) for m in models for r in table[m].values())
+    for ax, cell in zip(axes, cells):
+        for y, m in zip(ys, models):
+            row = table[m].get(cell)
+            if row is None:
+                continue
+            ax.barh(y, 2 * row["mdd"], left=-row["mdd"], height=0.6, color="#dddddd", zorder=1)
+            excludes_zero = abs(row["diff"]) > row["diff_half"]
+            ax.errorbar(row["diff"], y, xerr=row["diff_half"], fmt="o", markersize=4, capsize=3, zorder=3,
+                        color=OKABE_ITO["blue"] if excludes_zero else "#555555")
+        for x in (-effect, effect):
+            ax.axvline(x, color=OKABE_ITO["vermillion"], linestyle="--", linewidth=0.9)
+        ax.axvline(0.0, color=CHANCE_COLOR, linewidth=0.8)
+        ax.set_xlim(-1.08 * reach, 1.08 * reach)
+        ax.set_title(titles.get(cell, cell))
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(ys)
+    axes[0].set_yticklabels([names.get(m, m) for m in models])
+    fig.supxlabel(f"difference from the reference (grey: ± the smallest difference detectable with 80% power; "
+                  f"dashed: ± {effect:g})", fontsize=9)
+    if note:
+        fig.suptitle(note, fontsize=10)
+    return fig
