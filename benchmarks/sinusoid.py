@@ -2,7 +2,7 @@
 
     # 1. choose Reptile's inner steps and ε on validation tasks (9 short runs, ~5 CPU-min)
     python benchmarks/sinusoid.py --parts tune --out runs/sinusoid-tune.json
-    # 2. train and test every method, one process per seed (~16 CPU-min each), then merge
+    # 2. train and test every method, one process per seed (~19 CPU-min each), then merge
     python benchmarks/sinusoid.py --parts train --seeds 0 --tuning runs/sinusoid-tune.json \
         --save-models data/checkpoints/sinusoid --out runs/sinusoid-0.json &
     python benchmarks/sinusoid.py --parts train --seeds 1 --tuning runs/sinusoid-tune.json --out runs/sinusoid-1.json &
