@@ -420,9 +420,8 @@ for method in ("maml", "fomaml", "pretrained"):
           + (f"  ({diverged} of {len(seeds) * study['settings']['eval_tasks']} task-runs diverged)" if diverged else ""))
 
 # %% [markdown]
-# The files in `data/checkpoints/sinusoid/` are the networks of **seed 0** (Reptile's is seed 1's:
-# its training diverged on seed 0, as chapter 4 explains); this chapter, its playground and
-# chapter 4 load them. Here are their adaptation curves on the first 100 of the test tasks, with
+# The files in `data/checkpoints/sinusoid/` are the networks of **seed 0** (each file records its
+# seed); this chapter, its playground and chapter 4 load them. Here are their adaptation curves on the first 100 of the test tasks, with
 # the network you meta-trained live in section 4 as the last row (for as many steps as your preset
 # and machine allowed):
 

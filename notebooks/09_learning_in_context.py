@@ -287,17 +287,18 @@ for c in CONDITION_NAMES:
 #   tasks fits a new one better than 10 gradient steps from one initialisation. Its seeds differ a
 #   lot, though (at $K = 5$ the worst seed's error is more than twice the best's).
 # * **More support points than training showed: it keeps improving.** At $K$ = 40 and 80 its error
-#   is lower than at $K = 20$, and lower than MAML's, Reptile's and the pretrained network's on every
-#   seed; first-order MAML closes most of the gap at $K = 80$.
+#   is lower than at $K = 20$, and lower than every gradient-based network's on every seed;
+#   first-order MAML and Reptile close most of the gap at $K = 80$.
 # * **Inputs beyond $[-5, 5]$: the black box breaks.** On $x \in [-10, 10]$ every seed's error is
-#   larger than first-order MAML's, Reptile's and even the fine-tuned pretrained network's (with 3
+#   larger than MAML's, first-order MAML's and even the fine-tuned pretrained network's (with 3
 #   seeds the t-interval over seeds is wide; the seeds agree in sign). Read the table's "div."
-#   counts before trusting the first two: their inner loops diverged on hundreds of these tasks
-#   (large inputs make large gradients), and a diverged task is left out of their mean, which
-#   flatters them. The pretrained network diverged on none and still beats the black box, so the
-#   conclusion does not rest on that selection. Nothing in the black box's learned computation was
-#   ever asked about $x = 8$; the gradient-based networks are fitted to the support points *there*
-#   by their inner loop — when it does not blow up.
+#   counts before trusting the MAMLs: their inner loops diverged on hundreds of these tasks (large
+#   inputs make large gradients), and a diverged task is left out of their mean, which flatters
+#   them. The pretrained network diverged on none and still beats the black box, so the conclusion
+#   does not rest on that selection. Reptile, trained with ten inner steps, is the extreme case: it
+#   diverges on about two thirds of the tasks and is worse than the black box even on the rest.
+#   Nothing in the black box's learned computation was ever asked about $x = 8$; the gradient-based
+#   networks are fitted to the support points *there* by their inner loop — when it does not blow up.
 # * **Amplitudes beyond training: no clear loser.** On $A \in [5, 10]$ it is indistinguishable from
 #   first-order MAML and from Reptile, and better than the pretrained network on every seed, while
 #   MAML's sharp initialisation diverges within ten steps on some tasks and is poor on the rest.
@@ -319,9 +320,13 @@ print("K = 5, in-context MSE per seed:", [round(v, 3) for v in k5])
 assert max(k5) > 2 * min(k5)
 for c in ("many_k40", "many_k80"):
     assert sin[c]["in_context"]["mean"] < sin["in_k20"]["in_context"]["mean"]
-    assert all(every_seed(c, m, -1) for m in ("maml", "reptile", "pretrained")), c
-print("K = 80 vs first-order MAML:", studies.describe(sin["many_k80"]["fomaml"]["diff"], sin["many_k80"]["fomaml"]["diff_half"]))
-assert all(every_seed("x_k20", m, +1) for m in ("fomaml", "reptile", "pretrained"))
+    assert all(every_seed(c, m, -1) for m in ("maml", "fomaml", "reptile", "pretrained")), c
+for m in ("maml", "fomaml", "reptile"):
+    print(f"K = 80, in context − {m}:", studies.describe(sin["many_k80"][m]["diff"], sin["many_k80"][m]["diff_half"]))
+assert all(abs(sin["many_k80"][m]["diff"]) < 0.5 * abs(sin["many_k80"]["maml"]["diff"]) for m in ("fomaml", "reptile"))
+assert all(every_seed("x_k20", m, +1) for m in ("maml", "fomaml", "pretrained"))
+assert every_seed("x_k20", "reptile", -1) and sin["x_k20"]["reptile"]["n_diverged"] > 0.6 * s["tasks"]
+assert sin["x_k20"]["pretrained"]["n_diverged"] == 0
 print("x in [-10, 10] vs first-order MAML, per seed:", [round(v, 2) for v in sin["x_k20"]["fomaml"]["diff_per_seed"]])
 assert verdict("amp_k10", "fomaml") == verdict("amp_k10", "reptile") == "no measurable difference"
 assert every_seed("amp_k10", "pretrained", -1)
