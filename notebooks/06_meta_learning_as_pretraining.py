@@ -21,7 +21,7 @@
 # **Learning goals.** By the end of this chapter you can
 # 1. turn raw text into unlimited self-supervised classification tasks (SMLMT) and meta-train on them;
 # 2. write the hybrid objective $(1-\lambda)\,\mathcal L_\text{MLM} + \lambda\,\mathcal L_\text{meta}$ and
-#    say what each term trains;
+#    say what each term trains (exercise 6.3);
 # 3. design a fair comparison (same start, same compute budget, steps and tokens reported, several
 #    seeds, paired intervals);
 # 4. read a trade-off plot (held-out MLM loss against downstream accuracy) and curves measured along
@@ -48,10 +48,13 @@ from IPython.display import Markdown, display
 from metalearn_edu import studies, viz
 from metalearn_edu.analysis import format_ci
 from metalearn_edu.config import get_preset
+from metalearn_edu.data import bbc_splits
 from metalearn_edu.episodes import mask_word
-from metalearn_edu.exercises import check_mask_word, check_smlmt_task
+from metalearn_edu.exercises import check_mask_word, check_smlmt_task, check_trained_by
+from metalearn_edu.masking import MaskingVocab, mask_tokens
 from metalearn_edu.meta import SMLMTObjective, TextClassifierLoss, maml_step, select_params
 from metalearn_edu.meta.text import text_task_suites
+from metalearn_edu.pretrain import MaskedLMLoss, pack_blocks
 from metalearn_edu.pretrained import load_pretrained
 from metalearn_edu.runtime import seed_everything
 from metalearn_edu.widgets import hybrid_playground, render_hybrid
@@ -62,14 +65,16 @@ model, tokenizer, info = load_pretrained("mlm-micro")
 suites = text_task_suites(tokenizer, n_way=5, k_shot=5, q_query=5)
 
 # %% [markdown]
-# ## 1. Tasks from raw text
+# ## 1. Tasks from raw text, as a training signal
 #
-# Masked-language modelling asks "which of 8,000 pieces goes here?" at 15% of positions. SMLMT
-# (Bansal et al. 2020) asks a smaller, *episodic* question: here are N words, each removed from K
-# sentences; which word was removed from this new sentence? Any corpus gives as many such tasks as
-# there are combinations of words, and because the N words change every episode, the model must
-# learn to *adapt* from the support sentences rather than memorise labels. (Exercises 6.1 and 6.2
-# build the masking and the task sampler yourself.)
+# Chapter 5 met SMLMT (Bansal et al. 2020) as a test suite and as the tasks its meta-learners
+# trained on: here are N words, each removed from K sentences; which word was removed from this new
+# sentence? This chapter asks a different question of the same tasks: can they stand *beside*
+# masked-language modelling during pretraining? MLM asks "which of 8,000 pieces goes here?" at 15%
+# of positions; SMLMT asks the smaller, *episodic* question, and because the N words change every
+# episode, the model must learn to *adapt* from the support sentences rather than memorise labels.
+# A reminder of what an episode looks like (exercises 6.1 and 6.2 build the masking and the task
+# sampler yourself):
 
 # %%
 sentence = "Shares in the bank rose after the bank said profits would rise."
@@ -351,11 +356,53 @@ def smlmt_task(sentences, index, n_way, k_shot, q_query, generator):
 check_smlmt_task(smlmt_task)
 
 # %% [markdown]
-# **6.3 (discussion)** Meta-training never updates the MLM head's transform, yet the held-out MLM
+# **6.3 ★★ What each term trains.** Write `trained_by(model, mlm_loss, meta_loss)`: `mlm_loss()`
+# and `meta_loss()` each return one term of the hybrid objective as a scalar whose graph reaches
+# the model's parameters. Return three sets of parameter names — those that get a non-zero gradient
+# from the MLM term only, from the meta term only, and from both. Take each term's gradient on its
+# own (`torch.autograd.grad(..., allow_unused=True)` gives None for a parameter the term never
+# reaches), and count a gradient that is exactly zero as not trained. Then the cell runs it on
+# `mlm-micro` with an MLM batch and a ProtoNet episode loss, and checks the answer against the
+# gradient that `SMLMTObjective` (first-order MAML, section 2) actually writes.
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def trained_by(model, mlm_loss, meta_loss):
+    ### HINT: names, params = zip(*model.named_parameters()); torch.autograd.grad(loss(), params, allow_unused=True) per term
+    ### BEGIN SOLUTION
+    names, params = zip(*model.named_parameters())
+    reached = []
+    for loss in (mlm_loss, meta_loss):
+        grads = torch.autograd.grad(loss(), params, allow_unused=True)
+        reached.append({n for n, g in zip(names, grads) if g is not None and bool(g.abs().sum() > 0)})
+    mlm, meta = reached
+    return mlm - meta, meta - mlm, mlm & meta
+    ### END SOLUTION
+
+
+check_trained_by(trained_by)
+real = copy.deepcopy(model)
+blocks = pack_blocks([d.text for d in bbc_splits()["train"][:4]], tokenizer, 64)[:8]
+batch = mask_tokens(blocks, MaskingVocab.from_tokenizer(tokenizer), generator=torch.Generator().manual_seed(0))
+proto_loss = TextClassifierLoss(real, head_init="proto", attention_impl="fused")
+episode = suites.smlmt_train.episode(0)
+theta = dict(real.named_parameters())
+mlm_only, meta_only, both = trained_by(real, lambda: MaskedLMLoss(real)(batch.input_ids, batch.labels),
+                                       lambda: proto_loss(proto_loss.episode_params(theta, episode), episode.query))
+groups = lambda names: sorted({n.split(".")[0] for n in names})
+print("MLM term only:", sorted(mlm_only))
+print("meta term only:", sorted(meta_only))
+print(f"both: {len(both)} tensors in", groups(both))
+real.zero_grad(set_to_none=True)
+SMLMTObjective(suites.smlmt_train, meta_batch_size=2, inner_lr=0.05, inner_steps=2).backward(real, step=0, weight=1.0)
+fomaml_reached = {n for n, p in real.named_parameters() if p.grad is not None and bool(p.grad.abs().sum() > 0)}
+assert fomaml_reached == meta_only | both, "first-order MAML's meta term reaches the same parameters as ProtoNet's"
+
+# %% [markdown]
+# **6.4 (discussion)** Meta-training never updates the MLM head's transform, yet the held-out MLM
 # loss can still change. Through which parameters? Would you expect it to rise or fall, and why?
 # Check your answer against the λ = 1 row of the study.
 #
-# **6.4 (experiment)** With the panel of section 3, compare λ = 0 and λ = 1 at the same seed and
+# **6.5 (experiment)** With the panel of section 3, compare λ = 0 and λ = 1 at the same seed and
 # number of steps three times each with different N and K. Is the direction of the change in the
 # held-out MLM loss consistent? Is the change in held-out SMLMT accuracy larger than what 8 episodes
 # can resolve?

@@ -2,6 +2,7 @@
 
 * 6.1 ★ `check_mask_word`: the SMLMT input, every whole-word occurrence of a word masked.
 * 6.2 ★★ `check_smlmt_task`: the SMLMT task sampler (N words, K + Q sentences each, labels by word).
+* 6.3 ★★ `check_trained_by`: which parameters each term of the hybrid objective trains.
 """
 
 from __future__ import annotations
@@ -115,3 +116,69 @@ def check_smlmt_task(fn: Callable[..., Any]) -> None:
         raise ExerciseFailed("asked for 7 words when only 6 have enough sentences, your sampler returned a task; "
                              "raise ValueError when fewer than N words can be filled")
     ok(f"your sampler builds valid SMLMT tasks ({len(seen_sets)} different word sets from 8 seeds)")
+
+
+def _trained_by_truth(model: torch.nn.Module, mlm_loss: Callable[[], Any],
+                      meta_loss: Callable[[], Any]) -> tuple[set[str], set[str], set[str]]:
+    names, params = zip(*model.named_parameters())
+    reached = []
+    for loss in (mlm_loss, meta_loss):
+        grads = torch.autograd.grad(loss(), params, allow_unused=True)
+        reached.append({n for n, g in zip(names, grads) if g is not None and bool(g.abs().sum() > 0)})
+    mlm, meta = reached
+    return mlm - meta, meta - mlm, mlm & meta
+
+
+class _Toy(torch.nn.Module):
+    """An embedding, a body and two heads: the shape of the hybrid objective in miniature."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = torch.nn.Embedding(12, 6)
+        self.body = torch.nn.Linear(6, 6)
+        self.word_head = torch.nn.Linear(6, 12)
+        self.class_head = torch.nn.Linear(6, 3)
+        self.spare = torch.nn.Linear(6, 6)
+
+
+def check_trained_by(fn: Callable[[torch.nn.Module, Callable, Callable], tuple]) -> None:
+    """Exercise 6.3: `fn(model, mlm_loss, meta_loss)` → ``(mlm_only, meta_only, both)``.
+
+    `mlm_loss` and `meta_loss` take no argument and return a scalar whose graph reaches the model's
+    parameters. Return three sets of parameter names (as in ``model.named_parameters()``): those that
+    get a non-zero gradient from the MLM term only, from the meta term only, and from both. A
+    parameter the loss touches with an exactly-zero gradient is not trained by it.
+    """
+    gen = torch.Generator().manual_seed(63)
+    for case in range(3):
+        torch.manual_seed(630 + case)
+        toy = _Toy()
+        x = torch.randint(0, 12, (4, 5), generator=gen)
+        words = torch.randint(0, 12, (4, 5), generator=gen)
+        classes = torch.randint(0, 3, (4,), generator=gen)
+
+        def mlm_loss() -> torch.Tensor:
+            h = torch.tanh(toy.body(toy.emb(x)))
+            extra = toy.spare(h).sum() * 0.0 if case == 1 else 0.0   # touched, never trained
+            return torch.nn.functional.cross_entropy(toy.word_head(h).flatten(0, 1), words.flatten()) + extra
+
+        def meta_loss() -> torch.Tensor:
+            h = torch.tanh(toy.body(toy.emb(x))).mean(1)
+            if case == 2:                                            # the meta term also uses the spare layer
+                h = h + torch.tanh(toy.spare(h))
+            return torch.nn.functional.cross_entropy(toy.class_head(h), classes)
+
+        want = _trained_by_truth(toy, mlm_loss, meta_loss)
+        for p in toy.parameters():                                   # stale gradients must not leak in
+            p.grad = torch.ones_like(p)
+        got = run_student(fn, toy, mlm_loss, meta_loss)
+        expect(isinstance(got, tuple) and len(got) == 3, "return a triple (mlm_only, meta_only, both) of sets of names")
+        got = tuple(set(g) for g in got)
+        for label, w, g in zip(("MLM only", "meta only", "both"), want, got):
+            if w != g:
+                hint = ("a gradient of exactly zero (the loss multiplies the layer by 0) trains nothing"
+                        if case == 1 and "spare.weight" in g else
+                        "take each term's gradient on its own (torch.autograd.grad with allow_unused=True): "
+                        ".grad may already hold an earlier step's gradient")
+                raise ExerciseFailed(f"case {case + 1}: '{label}' should be {sorted(w)}, got {sorted(g)}. Hint: {hint}")
+    ok("your sets match on three toy objectives (an unused layer, a zero-gradient layer, a layer only the meta term uses)")
