@@ -23,9 +23,11 @@
 #    the classes are new, and how many labels there are — and which of them chapters 5 and 6 tested;
 # 2. build a **novel-class** split (exercise 7.1) and explain why a 5-way BBC episode is not one;
 # 3. read a **low-resource curve**: accuracy against labelled examples per class on a log axis, with
-#    paired differences from a reference, and find where two curves cross (exercise 7.2);
+#    paired differences from a reference, and say when a crossing of two curves means something;
 # 4. judge, with paired intervals over seeds, which of the gains measured on news survive a change
-#    of domain — and say why the ones that do not might not.
+#    of domain — and say why the ones that do not might not;
+# 5. compute a study's **power** — the smallest difference it could have detected — and say which
+#    null results are informative and how many seeds a smaller effect would need (exercise 7.2).
 
 # %% tags=["colab"]
 # On Colab: fetch the course and install it (does nothing anywhere else).
@@ -52,7 +54,7 @@ from metalearn_edu.config import get_preset
 from metalearn_edu.data import bbc_splits
 from metalearn_edu.data.domains import debate_novel_class_splits, debate_speaker_split, movie_review_splits
 from metalearn_edu.episodes import TextClassificationEpisodes
-from metalearn_edu.exercises import check_class_split, check_crossing_point
+from metalearn_edu.exercises import check_class_split, check_paired_power
 from metalearn_edu.meta import TextClassifierLoss, meta_train, select_params
 from metalearn_edu.meta.text import (bag_of_words_accuracy, domain_task_suite, evaluate_text_adaptation,
                                      linear_probe_accuracy, text_task_suites)
@@ -257,7 +259,7 @@ fig
 # with K labelled reviews per class; the **right panel** subtracts the reference on the same
 # episodes, which is what tells two close curves apart. Where a difference curve changes sign, the
 # ranking of two methods flips: `studies.crossing_point` interpolates that K in $\log_2 K$ (the
-# axis of the plot), and exercise 7.2 asks you to write it. Before you trust a crossing, look at the
+# axis of the plot). Before you trust a crossing, look at the
 # bands around it: with this few episodes they are wide, and section 7 comes back to what a
 # crossing of two curves that never measurably differ is worth.
 
@@ -490,6 +492,95 @@ assert all(c is None or 1 < c < 64 for c in crossings.values())
 # MiniLM's starting point than to ours.
 
 # %% [markdown]
+# ## 8. Could the study have seen an effect? Power
+#
+# "No measurable difference" is a finding only if the study could have measured one. The question
+# has a number for an answer: the **minimum detectable difference** (MDD), the smallest true
+# difference that the study's own test finds with probability 80%. Our test is the t-interval over
+# $S$ seeds (section 6): if one seed's paired difference has standard deviation $\mathrm{sd}$ and
+# the true difference is $\delta$, the interval excludes 0 with probability
+#
+# $$\text{power}(\delta) = P\big(|T| > t_{0.975,\,S-1}\big), \qquad
+#   T \sim \text{noncentral } t\Big(S-1,\ \frac{\delta\sqrt S}{\mathrm{sd}}\Big),$$
+#
+# and the MDD is the $\delta$ at which this reaches 0.8 (`power.detectable_difference` solves it;
+# `power.power_of_paired_test` is the formula, and exercise 7.2 asks you to write it). A rough rule
+# for the same number: $\delta \approx (t_{0.975,S-1} + t_{0.8,S-1})\,\mathrm{sd}/\sqrt S$. With
+# three seeds the t-quantiles are large (4.30 and 1.06), so three seeds detect only differences of
+# about three standard deviations of one seed's number:
+
+# %%
+from metalearn_edu.power import detectable_difference, power_of_paired_test
+
+for s_ in (3, 5, 10, 30):
+    print(f"{s_:>2} seeds: MDD = {detectable_difference(1.0, s_):.2f} × sd    "
+          f"(power at δ = 1 sd: {power_of_paired_test(1.0, 1.0, s_):.2f})")
+
+# %% [markdown]
+# **What sd?** A standard deviation estimated from three numbers is itself uncertain by a factor of
+# about three either way, so `studies.power_table` pools it over the models that share a design:
+# the eight **trained** recipes (each seed trained anew and tested on its own block of 40 episodes:
+# training noise and episode noise) and, separately, the **fixed** models (random init, bag of
+# words, MiniLM: not trained, cut into the same three blocks: episode noise only). For each cell it
+# gives the pooled spread of the per-seed differences, the MDD of the design, the seeds (of 40
+# episodes each) that a 2-point effect would need, and — for comparison — what the spread would be
+# if the 40 episodes of a block were independent draws ($\sigma_{\text{episode}}/\sqrt{40}$), with
+# the episodes per seed that a 2-point effect would need under that assumption.
+
+# %%
+EFFECT = 0.02
+power_rows = studies.power_table(study, studies.DOMAIN_CELLS, effect=EFFECT)
+lines = ["| models | cell | sd of a seed's difference | MDD (80% power) | seeds for 2 points | "
+         "sd if episodes were independent | episodes per seed for 2 points (3 seeds, independent) |",
+         "|---|---|---:|---:|---:|---:|---:|"]
+for group, cells in power_rows.items():
+    for cell, r in cells.items():
+        lines.append(f"| {group} ({len(r['models'])}) | {studies.CELL_TITLES[cell]} | {r['seed_sd']:.4f} | "
+                     f"{r['mdd']:.3f} | {r['seeds_needed']} | {r['iid_seed_sd']:.4f} | {r['episodes_needed']} |")
+display(Markdown("\n".join(lines)))
+group_of = {m: g for g, cells in power_rows.items() for m in next(iter(cells.values()))["models"]}
+detectable_view = {m: {c: {"mdd": power_rows[group_of[m]][c]["mdd"], "diff": r[c]["diff"], "diff_half": r[c]["diff_half"]}
+                       for c in studies.DOMAIN_CELLS if c in r and "diff" in r[c]}
+                   for m, r in table.items() if m in group_of}
+viz.plot_detectable(detectable_view, studies.DOMAIN_CELLS, studies.CELL_TITLES, studies.MODEL_NAMES, EFFECT,
+                    note=f"Each model's difference from the MLM start (interval over {n_seeds} seeds) against what "
+                         f"the design detects with 80% power (grey band)")
+
+# %%
+trained_mdd = {c: r["mdd"] for c, r in power_rows["trained"].items()}
+trained_seeds = {c: r["seeds_needed"] for c, r in power_rows["trained"].items()}
+worst = {c: max(abs(table[m][c]["diff"]) + table[m][c]["diff_half"] for m in trained) for c in studies.DOMAIN_CELLS}
+print("trained recipes: MDD per cell", {c: round(v, 3) for c, v in trained_mdd.items()})
+print("seeds of 40 episodes for a 2-point effect:", trained_seeds)
+print("largest |difference| + half-width over the trained recipes:", {c: round(v, 3) for c, v in worst.items()})
+ratio = {g: {c: round(r["seed_sd"] / r["iid_seed_sd"], 2) for c, r in cells.items()} for g, cells in power_rows.items()}
+print("observed spread of a seed's difference / spread if episodes were independent:", ratio)
+# the reading below says these things; the cell fails if the stored results stop saying them
+assert all(0.02 < v < 0.05 for v in trained_mdd.values())              # 2 to 5 points
+assert all(4 <= n <= 7 for n in trained_seeds.values())                 # a 2-point effect: 4 to 7 seeds
+assert all(v < 0.07 for v in worst.values())                            # no interval reaches 7 points
+assert all(v < 1 for cells in ratio.values() for v in cells.values())   # blocks vary less than independent episodes
+assert sum(v < 0.5 for v in ratio["fixed"].values()) == 3            # less than half on three cells of four
+assert all(power_rows["trained"][c]["episodes_needed"] > 100 for c in studies.DOMAIN_CELLS)
+
+# %% [markdown]
+# **Reading it** (each sentence is checked by the cell above):
+#
+# * **The nulls are informative down to a few points.** For a trained recipe against the MLM start,
+#   three seeds of 40 episodes detect a true difference of 2 to 5 points (by cell) with 80% power,
+#   and no recipe's interval reaches 7 points on any cell. So "meta-learning did not travel"
+#   means: no effect of that size. It does **not** rule out a 1–2 point effect; finding a 2-point
+#   effect would take 4 to 7 seeds per recipe at the same 40 episodes each.
+# * **More episodes would help less than the textbook formula says.** If a seed's 40 episodes were
+#   independent draws, a seed's mean difference would spread as $\sigma_{\text{episode}}/\sqrt{40}$;
+#   the observed spread is smaller in every cell, and for the fixed models less than half on three
+#   of the four cells. Episodes
+#   drawn from one test pool share its documents, so blocks of 40 average over much the same
+#   reviews and speeches (a hypothesis; a test would compare blocks drawn from disjoint halves of
+#   the pool). Under the independence assumption a 2-point effect would need over 100 episodes per
+#   seed with three seeds; seeds, which carry the training noise, are the surer lever.
+
+# %% [markdown]
 # ## Summary
 #
 # * Transfer has axes: the domain of the text, the kind of task, whether the classes are new, and
@@ -506,6 +597,8 @@ assert all(c is None or 1 < c < 64 for c in crossings.values())
 #   trained start (eight recipes × three seeds, Hybrid-SMLMT included) is measurably better in
 #   more than one of 32 comparisons, and more labels lift every encoder method alike. What transferred
 #   was the words themselves (a bag of words on the debates) and broad pretraining (MiniLM).
+# * A null result is informative up to the study's **minimum detectable difference**: here 2 to 5
+#   points for a trained recipe; a 2-point effect would need 4 to 7 seeds.
 #
 # ## Exercises
 #
@@ -530,34 +623,34 @@ def class_split(labels, n_test, generator):
 check_class_split(class_split)
 
 # %% [markdown]
-# **7.2 ★★ Where two curves cross.** Write `crossing(k, diff)`: `k` are increasing numbers of
-# examples per class and `diff` the paired difference "method − reference" at each. Skip the K's
-# where the difference is exactly 0 (ties); find the first non-zero difference whose sign differs
-# from the previous non-zero one and interpolate linearly in $\log_2 K$ between the two: with $a$ and
-# $b$ the differences at $k_a$ and $k_b$,
+# **7.2 ★★ The power of a paired test.** Write `paired_power(effect, sd, n)`: the probability that
+# a two-sided t-test at the 5% level over `n` paired differences rejects "no difference", when the
+# differences have true mean `effect` and standard deviation `sd` (section 8):
 #
-# $$\log_2 K^\ast = \log_2 k_a + (\log_2 k_b - \log_2 k_a)\,\frac{a}{a - b}.$$
+# $$P(T > t_c) + P(T < -t_c), \qquad t_c = t_{0.975,\,n-1}, \qquad
+#   T \sim \text{noncentral } t\Big(n-1,\ \frac{\text{effect}\cdot\sqrt n}{\text{sd}}\Big).$$
 #
-# Return $K^\ast$, or None when the sign never changes.
+# `scipy.stats.t.ppf` gives $t_c$; `scipy.stats.nct.sf(x, df, nc)` and `nct.cdf` give the two tails.
+# Then use it: with the trained recipes' pooled spread on movies 1-shot, how many seeds give a
+# 1-point effect an 80% chance of being seen?
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
-def crossing(k, diff):
-    ### HINT: remember the index of the last non-zero difference; when the sign flips, interpolate between it and the current one
+from scipy.stats import nct, t
+
+
+def paired_power(effect, sd, n):
+    ### HINT: t_c = t.ppf(0.975, n - 1); noncentrality nc = effect * sqrt(n) / sd; add the upper and the lower tail of nct(n - 1, nc)
     ### BEGIN SOLUTION
-    last = None
-    for i, d in enumerate(diff):
-        if d == 0:
-            continue
-        if last is not None and (d > 0) != (diff[last] > 0):
-            a, b = diff[last], d
-            la, lb = math.log2(k[last]), math.log2(k[i])
-            return 2 ** (la + (lb - la) * a / (a - b))
-        last = i
-    return None
+    t_c = t.ppf(0.975, n - 1)
+    nc = effect * math.sqrt(n) / sd
+    return float(nct.sf(t_c, n - 1, nc) + nct.cdf(-t_c, n - 1, nc))
     ### END SOLUTION
 
 
-check_crossing_point(crossing)
+check_paired_power(paired_power)
+sd_movies = power_rows["trained"]["movies_k1"]["seed_sd"]
+n_for_one_point = next(n for n in range(2, 1000) if paired_power(0.01, sd_movies, n) >= 0.8)
+print(f"movies 1-shot, seed sd {sd_movies:.4f}: {n_for_one_point} seeds give a 1-point effect 80% power")
 
 # %% [markdown]
 # **7.3 ★ (no code) Which axis moved?** For each of the two new suites, say which of the four axes
