@@ -12,6 +12,9 @@ so a number quoted anywhere is computed from the stored results, never typed.
 * `cross_domain_table`, `kshot_table`, `crossing_point`, `paired_between`: chapter 7 — the same
   models on movie reviews and debates, the low-resource curve, and two trained models compared
   seed by seed.
+* `ceilings_table`, `ceiling_comparison`: chapters 7 and 8 — a linear probe on each encoder's frozen
+  features and TF-IDF, trained on a suite's whole training split, against the same encoders' K-shot
+  accuracy (``benchmarks/ceilings.py``).
 * `power_table`: for every paired comparison, the smallest difference the study could detect and
   what a study that detects a given effect would need (`metalearn_edu.power`).
 """
@@ -645,6 +648,112 @@ def in_context_markdown(study: dict[str, Any]) -> str:
             diffs = [f"{row[m]['diff']:+.3f} ± {row[m]['diff_half']:.3f}" for m in ("protonet", "fomaml", "mlm_prototypes")]
             lines.append(f"| {CELL_TITLES.get(cell, cell)} | {format_ci(ic['mean'], ic['half'])} | " + " | ".join(diffs) + " |")
     return "\n".join(lines)
+
+
+CEILING_NAMES = {"tfidf": "bag of words (K-shot) / TF-IDF (all)", "random": "random init", "mlm": "MLM",
+                 "minilm": "MiniLM", "smlmt_fomaml": "MLM + first-order MAML on SMLMT"}
+CEILING_SUITES = ("bbc", "movies", "debates", "zh_sentiment")
+_FEW_SHOT_SOURCE = {"bbc": ("few_shot_text", "bbc"), "movies": ("cross_domain", "movies"),
+                    "debates": ("cross_domain", "debates"), "zh_sentiment": ("chinese", "sent")}
+
+
+def ceilings_table(study: dict[str, Any], metric: str = "balanced_accuracy") -> dict[str, dict[str, Any]]:
+    """The full-data ceilings of ``benchmarks/ceilings.py``: suite -> ``chance``, ``majority``, ``n_train``,
+    ``n_val``, ``n_test``, ``classes`` and ``rows``: name -> ``{"mean", "half", "c"}``.
+
+    ``rows`` holds every finished encoder (``"random"``, ``"mlm"``, ``"minilm"``, ``"smlmt_fomaml"``) and
+    ``"tfidf"``; ``mean`` is the test-split `metric` of the probe and ``half`` its 95 % bootstrap half-width.
+    ``chance`` is 1/N (the level of balanced accuracy and of the class-balanced few-shot episodes);
+    ``majority`` is the test split's largest class share (the chance level of plain accuracy). A suite
+    the study also cross-validated (the debates) has ``cv``: name -> ``{"mean", "half"}`` over all of
+    its statements, and ``cv_folds`` and ``n_cv``.
+
+    Args:
+        study: the JSON of ``benchmarks/ceilings.py``.
+        metric: ``"balanced_accuracy"`` (comparable with few-shot episodes) or ``"accuracy"``.
+
+    Raises:
+        ValueError: for an unknown `metric` or a study without ``suites``.
+    """
+    if metric not in ("balanced_accuracy", "accuracy"):
+        raise ValueError(f"metric={metric!r} is not allowed; choose 'balanced_accuracy' or 'accuracy'")
+    if not isinstance(study, dict) or "suites" not in study:
+        raise ValueError("study has no 'suites'; give the JSON of benchmarks/ceilings.py (load_study('ceilings'))")
+    out: dict[str, dict[str, Any]] = {}
+    for suite, entry in study["suites"].items():
+        found = {**entry.get("encoders", {}), **({"tfidf": entry["tfidf"]} if "tfidf" in entry else {})}
+        rows = {name: {"mean": r[metric], "half": r[f"{metric}_ci"], "c": r["c"]} for name, r in found.items()}
+        majority = next((r["majority"] for r in found.values()), None)
+        out[suite] = {"chance": entry["chance"], "majority": majority, "classes": entry["classes"],
+                      **{k: entry[k] for k in ("n_train", "n_val", "n_test")}, "rows": rows}
+        if "cv" in entry:
+            cv = {**entry["cv"].get("encoders", {}), **({"tfidf": entry["cv"]["tfidf"]} if "tfidf" in entry["cv"] else {})}
+            out[suite].update(cv={name: {"mean": r[metric], "half": r[f"{metric}_ci"]} for name, r in cv.items()},
+                              cv_folds=entry["cv"]["folds"], n_cv=next((r["n"] for r in cv.values()), None))
+    return out
+
+
+def ceiling_comparison(ceilings: dict[str, Any], few_shot_text: dict[str, Any] | None = None,
+                       cross_domain: dict[str, Any] | None = None, chinese: dict[str, Any] | None = None,
+                       metric: str = "balanced_accuracy", use_cv: bool = True) -> dict[str, dict[str, Any]]:
+    """Each encoder's K-shot accuracy next to its full-data ceiling: suite -> ``chance``, ``n_train``,
+    ``per_class`` (training texts per class behind the ceiling, on average), ``ceiling_from`` and
+    ``rows``: name -> ``{"k", "mean", "half", "ceiling", "ceiling_half"}``.
+
+    With `use_cv`, a suite that was also cross-validated (the debates, whose test split has only 41
+    statements) takes its ceilings from the cross-validation (``ceiling_from`` says
+    ``"5-fold CV, n = 410"``); otherwise from the test split (``"test split, n = …"``).
+
+    The K-shot points are chapter 5's and 7's test protocol at K = 1 and 5 (`few_shot_table` for BBC,
+    `cross_domain_table` for movies and debates, `chinese_table` for Chinese sentiment; mean ± 95 % CI
+    over seeds) and, for movie reviews, K = 64 from `kshot_table` (``mlm_protocol`` for the MLM encoder,
+    ``tfidf`` for TF-IDF). The ``"tfidf"`` row's K = 1, 5 points are the studies' *binary* bag of words
+    (``bow``; for Chinese a character bag of words). Chinese ``smlmt_fomaml`` K-shot values are the
+    mean over its three meta-training seeds, its ceiling the shipped seed 0. A study passed as None
+    (or a model it lacks) leaves those rows with only their ceiling (``k`` empty).
+
+    Args:
+        ceilings: the JSON of ``benchmarks/ceilings.py``.
+        few_shot_text, cross_domain, chinese: the stored studies of the same names (`load_study`).
+        metric: the ceiling's metric, as in `ceilings_table`.
+    """
+    table = ceilings_table(ceilings, metric)
+    sources = {"few_shot_text": (few_shot_text, few_shot_table), "cross_domain": (cross_domain, cross_domain_table),
+               "chinese": (chinese, chinese_table)}
+    for name, (study, _) in sources.items():
+        if study is not None and not (isinstance(study, dict) and "models" in study):
+            raise ValueError(f"{name} has no 'models'; give the JSON of benchmarks/{name}.py (load_study({name!r}))")
+    shots = {name: fn(study) for name, (study, fn) in sources.items() if study is not None}
+    kshot = kshot_table(cross_domain) if cross_domain is not None and cross_domain.get("kshot") else {}
+    out: dict[str, dict[str, Any]] = {}
+    for suite, entry in table.items():
+        source, prefix = _FEW_SHOT_SOURCE.get(suite, (None, None))
+        few = shots.get(source, {})
+        rows = {}
+        cv = use_cv and "cv" in entry
+        ceilings = entry["cv"] if cv else entry["rows"]
+        for name, ceiling in ceilings.items():
+            row: dict[str, Any] = {"k": [], "mean": [], "half": [], "ceiling": ceiling["mean"],
+                                   "ceiling_half": ceiling["half"]}
+            cells = few.get("bow" if name == "tfidf" else name, {})
+            for k in (1, 5):
+                cell = cells.get(f"{prefix}_k{k}")
+                if cell is not None:
+                    row["k"].append(k)
+                    row["mean"].append(cell["mean"])
+                    row["half"].append(cell["half"])
+            curve = kshot.get({"mlm": "mlm_protocol", "tfidf": "tfidf"}.get(name, ""), {})
+            if suite == "movies" and 64 in curve.get("k", []):
+                i = curve["k"].index(64)
+                row["k"].append(64)
+                row["mean"].append(curve["mean"][i])
+                row["half"].append(curve["half"][i])
+            rows[name] = row
+        where = f"{entry['cv_folds']}-fold CV, n = {entry['n_cv']}" if cv else f"test split, n = {entry['n_test']}"
+        trained_on = (entry["cv_folds"] - 2) / entry["cv_folds"] * entry["n_cv"] if cv else entry["n_train"]
+        out[suite] = {"chance": entry["chance"], "n_train": entry["n_train"], "ceiling_from": where,
+                      "per_class": trained_on * entry["chance"], "rows": rows}
+    return out
 
 
 def readme_tables(folder: Path | None = None) -> dict[str, str]:
