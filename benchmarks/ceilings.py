@@ -28,6 +28,10 @@ the suites in ``--cv-suites`` (default: debates) the JSON also holds, under ``cv
 TF-IDF by ``--cv-folds``-fold stratified cross-validation over all of the suite's statements (train,
 val and test together; each fold's C picked on the next fold; every statement tested once).
 
+Every row keeps its test predictions (``predictions``; the suite's ``test_labels``, and for
+cross-validation ``cv.labels``), so two encoders can be compared on the same items
+(`metalearn_edu.studies.paired_ceiling`).
+
 The JSON is written atomically (`metalearn_edu.checkpoint.save_json`) after every finished
 (encoder, suite); a rerun with the same settings resumes and skips what it holds.
 """
@@ -53,7 +57,7 @@ CHINESE = ("zh_sentiment",)
 ENCODERS = {"en": ("random", "mlm", "minilm"), "zh": ("random", "mlm", "smlmt_fomaml")}
 NOT_RUN = {name: "chapter 5's meta-learned English encoder is not shipped; it would need retraining "
                  "(240 CPU-s per seed) — left out" for name in ("maml", "fomaml", "reptile", "protonet")}
-KEYS = ("cs", "max_len", "pooling", "select_by", "subset")
+KEYS = ("cs", "max_len", "pooling", "select_by", "subset", "stores_predictions")
 
 
 def load_encoder(language: str, name: str) -> tuple[Any, Any]:
@@ -116,7 +120,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out or ("runs/ceilings-quick.json" if args.quick else "benchmarks/results/ceilings.json"))
     settings = {"cs": args.cs, "max_len": args.max_len, "pooling": "mean", "select_by": "balanced_accuracy",
-                "subset": 40 if args.quick else None, "threads": args.threads,
+                "subset": 40 if args.quick else None, "threads": args.threads, "stores_predictions": True,
                 "probe": "LogisticRegression(lbfgs, L2) on standardised features, C by val balanced accuracy, "
                          "refit on train", "tfidf": "TfidfVectorizer(sublinear_tf) word unigrams (en) / char 1-2-grams (zh)"}
     results: dict[str, Any] = {"settings": settings, "suites": {}, "not_run": NOT_RUN, "partial": True}
@@ -141,17 +145,21 @@ def main() -> None:
                 data[s][split] = subset(data[s][split], settings["subset"])
             entry = results["suites"].setdefault(s, {"encoders": {}})
             entry.update({"classes": data[s]["classes"], "chance": 1 / len(data[s]["classes"]),
+                          "test_labels": list(data[s]["test"][1]),
                           **{f"n_{split}": len(data[s][split][1]) for split in ("train", "val", "test")}})
             if "tfidf" not in entry:
                 t0 = time.perf_counter()
                 entry["tfidf"] = tfidf_accuracy(data[s]["train"], data[s]["val"], data[s]["test"],
-                                                analyzer="char" if language == "zh" else "word", cs=args.cs)
+                                                analyzer="char" if language == "zh" else "word", cs=args.cs,
+                                                return_predictions=True)
                 entry["tfidf"]["seconds"] = time.perf_counter() - t0
                 print(f"{s:>12} tfidf: balanced accuracy {entry['tfidf']['balanced_accuracy']:.3f} "
                       f"(accuracy {entry['tfidf']['accuracy']:.3f}, C={entry['tfidf']['c']:g})", flush=True)
                 save_json(out, results)
             if s in cv_suites and entry.get("cv", {}).get("folds") != args.cv_folds:
                 entry["cv"] = {"folds": args.cv_folds, "encoders": {}}  # none yet, or made with other folds
+            if s in cv_suites:
+                entry["cv"]["labels"] = pooled(data[s])[1]
             if s in cv_suites and "tfidf" not in entry["cv"]:
                 texts, labels = pooled(data[s])
                 entry["cv"]["tfidf"] = cross_validated(tfidf_accuracy, texts, labels, args.cv_folds,
@@ -179,7 +187,7 @@ def main() -> None:
                 t_feat = time.perf_counter() - t0
                 if name not in entry["encoders"]:
                     row = probe_accuracy(*((feats[split], data[s][split][1]) for split in ("train", "val", "test")),
-                                         cs=args.cs)
+                                         cs=args.cs, return_predictions=True)
                     row.update(seconds=time.perf_counter() - t0, feature_seconds=t_feat, dim=int(feats["train"].shape[1]))
                     entry["encoders"][name] = row
                     print(f"{s:>12} {name:>13}: balanced accuracy {row['balanced_accuracy']:.3f} ± "

@@ -12,7 +12,7 @@ so a number quoted anywhere is computed from the stored results, never typed.
 * `cross_domain_table`, `kshot_table`, `crossing_point`, `paired_between`: chapter 7 — the same
   models on movie reviews and debates, the low-resource curve, and two trained models compared
   seed by seed.
-* `ceilings_table`, `ceiling_comparison`: chapters 7 and 8 — a linear probe on each encoder's frozen
+* `ceilings_table`, `ceiling_comparison`, `paired_ceiling`: chapters 7 and 8 — a linear probe on each encoder's frozen
   features and TF-IDF, trained on a suite's whole training split, against the same encoders' K-shot
   accuracy (``benchmarks/ceilings.py``).
 * `power_table`: for every paired comparison, the smallest difference the study could detect and
@@ -691,6 +691,41 @@ def ceilings_table(study: dict[str, Any], metric: str = "balanced_accuracy") -> 
             out[suite].update(cv={name: {"mean": r[metric], "half": r[f"{metric}_ci"]} for name, r in cv.items()},
                               cv_folds=entry["cv"]["folds"], n_cv=next((r["n"] for r in cv.values()), None))
     return out
+
+
+def paired_ceiling(study: dict[str, Any], suite: str, a: str, b: str, metric: str = "balanced_accuracy",
+                   cv: bool | None = None) -> dict[str, Any]:
+    """Two ceilings of one suite compared on the same test items: ``diff`` (a − b), ``half`` (95 % paired
+    bootstrap half-width, `metalearn_edu.ceilings.paired_bootstrap`), ``n`` and ``from`` (which split).
+
+    Args:
+        study: the JSON of ``benchmarks/ceilings.py``.
+        suite: e.g. ``"movies"``; a, b: encoder names or ``"tfidf"``.
+        cv: compare the cross-validated predictions (default: when the suite has them).
+
+    Raises:
+        ValueError: naming the argument, for an unknown suite or name, or a study without predictions.
+    """
+    from .ceilings import paired_bootstrap
+
+    suites = study.get("suites", {}) if isinstance(study, dict) else {}
+    if suite not in suites:
+        raise ValueError(f"suite={suite!r} is not in the study; choose from {sorted(suites)}")
+    entry = suites[suite]
+    cv = "cv" in entry if cv is None else cv
+    source = entry["cv"] if cv else entry
+    if cv and "cv" not in entry:
+        raise ValueError(f"cv=True but suite {suite!r} was not cross-validated")
+    rows = {**source.get("encoders", {}), **({"tfidf": source["tfidf"]} if "tfidf" in source else {})}
+    for name, value in (("a", a), ("b", b)):
+        if value not in rows:
+            raise ValueError(f"{name}={value!r} is not a ceiling of {suite!r}; choose from {sorted(rows)}")
+        if "predictions" not in rows[value]:
+            raise ValueError(f"{name}={value!r} has no stored predictions; rerun benchmarks/ceilings.py")
+    labels = entry["cv"]["labels"] if cv else entry["test_labels"]
+    diff, half = paired_bootstrap(labels, rows[a]["predictions"], rows[b]["predictions"], metric)
+    return {"diff": diff, "half": half, "n": len(labels),
+            "from": f"{entry['cv']['folds']}-fold CV" if cv else "test split"}
 
 
 def ceiling_comparison(ceilings: dict[str, Any], few_shot_text: dict[str, Any] | None = None,

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from metalearn_edu import studies, viz
-from metalearn_edu.ceilings import balanced_accuracy, cross_validated, pooled_features, probe_accuracy, tfidf_accuracy
+from metalearn_edu.ceilings import (balanced_accuracy, cross_validated, paired_bootstrap, pooled_features, probe_accuracy,
+                                    tfidf_accuracy)
 from metalearn_edu.meta.losses import EncoderFeatures
 
 pytest.importorskip("sklearn.linear_model")  # imported once at collection (~2 s), not inside the first test
@@ -187,3 +188,34 @@ def test_a_cross_validated_suite_takes_its_ceiling_from_the_cross_validation():
     assert with_cv["per_class"] == pytest.approx(3 / 5 * 500 / 2)  # three of five folds train each probe
     test_split = studies.ceiling_comparison(study, use_cv=False)["movies"]
     assert test_split["ceiling_from"] == "test split, n = 100" and test_split["rows"]["mlm"]["ceiling"] == 0.62
+
+
+def test_paired_bootstrap_cancels_what_both_get_right():
+    g = np.random.default_rng(5)
+    y = g.integers(0, 2, 400)
+    a = np.where(g.random(400) < 0.8, y, 1 - y)  # right 80 % of the time
+    b = a.copy()
+    b[:20] = 1 - b[:20]  # the same predictions but for 20 items
+    diff, half = paired_bootstrap(y, a, b)
+    assert diff == pytest.approx(balanced_accuracy(y, a) - balanced_accuracy(y, b))
+    assert half < 0.03  # far tighter than either accuracy's own interval (about ± 0.04 at n = 400)
+    with pytest.raises(ValueError, match="pred_b"):
+        paired_bootstrap(y, a, b[:-1])
+    with pytest.raises(ValueError, match="metric"):
+        paired_bootstrap(y, a, b, metric="f1")
+
+
+def test_paired_ceiling_reads_the_stored_predictions():
+    study = made_up_ceilings()
+    movies = study["suites"]["movies"]
+    movies["test_labels"] = [0, 0, 1, 1]
+    movies["encoders"]["mlm"]["predictions"] = [0, 0, 1, 1]
+    movies["encoders"]["random"]["predictions"] = [0, 0, 0, 0]
+    result = studies.paired_ceiling(study, "movies", "mlm", "random")
+    assert result["diff"] == pytest.approx(0.5) and result["from"] == "test split" and result["n"] == 4
+    with pytest.raises(ValueError, match="b='minilm'"):
+        studies.paired_ceiling(study, "movies", "mlm", "minilm")
+    with pytest.raises(ValueError, match="b='tfidf' has no stored predictions"):
+        studies.paired_ceiling(study, "movies", "mlm", "tfidf")
+    with pytest.raises(ValueError, match="suite"):
+        studies.paired_ceiling(study, "bbc", "mlm", "random")
