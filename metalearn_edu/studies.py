@@ -791,13 +791,47 @@ def ceiling_comparison(ceilings: dict[str, Any], few_shot_text: dict[str, Any] |
     return out
 
 
+def ceilings_markdown(study: dict[str, Any]) -> str:
+    """The full-data ceilings (``benchmarks/ceilings.py``) as Markdown: suite rows, encoder columns."""
+    table = ceilings_table(study)
+    names = [n for n in ("random", "mlm", "minilm", "smlmt_fomaml", "tfidf")
+             if any(n in entry["rows"] for entry in table.values())]
+    titles = {"random": "random init", "mlm": "MLM", "minilm": "MiniLM", "smlmt_fomaml": "MLM + FOMAML on SMLMT",
+              "tfidf": "TF-IDF"}
+    suite_titles = {"bbc": "BBC topics", "movies": "movie reviews", "debates": "debates, 4 speakers",
+                    "zh_sentiment": "Chinese reviews"}
+    lines = ["| suite (N) | " + " | ".join(titles[n] for n in names) + " | chance | majority | train / test |",
+             "|---|" + "---:|" * (len(names) + 3)]
+    for suite, entry in table.items():
+        def cell(rows: dict[str, Any], n: str) -> str:
+            return format_ci(rows[n]["mean"], rows[n]["half"]) if n in rows else "–"
+        counts = f"{entry['n_train']} / {entry['n_test']}"
+        lines.append(f"| {suite_titles.get(suite, suite)} ({len(entry['classes'])}) | "
+                     + " | ".join(cell(entry["rows"], n) for n in names)
+                     + f" | {entry['chance']:.3f} | {entry['majority']:.3f} | {counts} |")
+        if "cv" in entry:
+            lines.append(f"| ↳ {entry['cv_folds']}-fold CV over all {entry['n_cv']} | "
+                         + " | ".join(cell(entry["cv"], n) for n in names) + f" | {entry['chance']:.3f} | | |")
+    s = study["settings"]
+    lines += ["", "Balanced accuracy (mean recall over classes; chance 1/N, as in the class-balanced few-shot "
+              "episodes) on the test split ± the 95% bootstrap interval over test items. Logistic regression, C from "
+              f"{{{', '.join(f'{c:g}' for c in s['cs'])}}} chosen on the validation split, refitted on the whole "
+              "training split; encoders: standardised mean-pooled features of the frozen encoder (texts as the "
+              f"episodes encode them, {s['max_len']} tokens). ↳ rows: every item of the suite tested once by "
+              "stratified cross-validation, C picked on the next fold. MLM + FOMAML on SMLMT is the shipped "
+              "`zh-smlmt-micro`. Not run: "
+              + ", ".join(sorted(study.get("not_run", {}))) + " (chapter 5's English meta-learners, not shipped)."]
+    return "\n".join(lines)
+
+
 def readme_tables(folder: Path | None = None) -> dict[str, str]:
     """Marker name -> generated Markdown, for every study whose JSON exists."""
     out = {}
     for name, render in (("sinusoid", sinusoid_markdown), ("few_shot_text", few_shot_markdown),
                          ("equal_compute", equal_compute_markdown),
                          ("cross_domain", lambda st: cross_domain_markdown(st) + "\n\n" + kshot_markdown(st)),
-                         ("chinese", chinese_markdown), ("in_context", in_context_markdown)):
+                         ("chinese", chinese_markdown), ("in_context", in_context_markdown),
+                         ("ceilings", ceilings_markdown)):
         try:
             out[name] = render(load_study(name, folder))
         except FileNotFoundError:

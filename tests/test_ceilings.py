@@ -219,3 +219,34 @@ def test_paired_ceiling_reads_the_stored_predictions():
         studies.paired_ceiling(study, "movies", "mlm", "tfidf")
     with pytest.raises(ValueError, match="suite"):
         studies.paired_ceiling(study, "bbc", "mlm", "random")
+
+
+def test_stored_ceilings_support_the_readme_reading():
+    """The README's reading of the full-data ceilings, claim by claim, against the stored studies."""
+    try:
+        ceilings = studies.load_study("ceilings")
+        few = {name: studies.load_study(name) for name in ("few_shot_text", "cross_domain", "chinese")}
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    assert not ceilings["partial"]
+    c = studies.ceiling_comparison(ceilings, **few)
+    top = {s: {m: r["ceiling"] for m, r in e["rows"].items()} for s, e in c.items()}
+    k5 = {s: {m: r["mean"][r["k"].index(5)] for m, r in e["rows"].items() if 5 in r["k"]} for s, e in c.items()}
+    # news: five shots of the MLM start within ten points of its ceiling
+    assert top["bbc"]["mlm"] > 0.9 and 0 < top["bbc"]["mlm"] - k5["bbc"]["mlm"] < 0.1
+    # movies: the MLM start's features carry little sentiment, no more measurably than random features ...
+    paired = studies.paired_ceiling(ceilings, "movies", "mlm", "random")
+    assert top["movies"]["mlm"] < 0.62 and paired["diff"] - paired["half"] < 0
+    # ... while MiniLM's reach TF-IDF's and five shots do not
+    assert abs(top["movies"]["minilm"] - top["movies"]["tfidf"]) < 0.01 and top["movies"]["minilm"] > 0.75
+    assert k5["movies"]["minilm"] < 0.57
+    # debates (cross-validated ceilings): every probe ≥ 20 points above chance, five shots at most 0.47
+    assert c["debates"]["ceiling_from"].startswith("5-fold CV")
+    assert min(top["debates"].values()) >= 0.25 + 0.2 and max(k5["debates"].values()) <= 0.47
+    # Chinese: the three encoders' probes about 0.67, pretrained no better than random; characters 0.84
+    encoders = ("random", "mlm", "smlmt_fomaml")
+    assert all(0.65 < top["zh_sentiment"][m] < 0.69 for m in encoders) and top["zh_sentiment"]["tfidf"] > 0.84
+    for m in ("mlm", "smlmt_fomaml"):
+        d = studies.paired_ceiling(ceilings, "zh_sentiment", m, "random")
+        assert d["diff"] - d["half"] < 0 < d["diff"] + d["half"], m
+    assert all(max(r["mean"]) < 0.55 for r in c["zh_sentiment"]["rows"].values())
