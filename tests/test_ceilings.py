@@ -250,3 +250,13 @@ def test_stored_ceilings_support_the_readme_reading():
         d = studies.paired_ceiling(ceilings, "zh_sentiment", m, "random")
         assert d["diff"] - d["half"] < 0 < d["diff"] + d["half"], m
     assert all(max(r["mean"]) < 0.55 for r in c["zh_sentiment"]["rows"].values())
+
+
+def test_plot_ceilings_gives_an_encoder_the_same_colour_in_every_figure():
+    comparison = studies.ceiling_comparison(made_up_ceilings(), cross_domain=made_up_cross_domain())
+    only_mlm = {"movies": {**comparison["movies"], "rows": {"mlm": comparison["movies"]["rows"]["mlm"]}}}
+
+    def mlm_colour(fig):
+        (ax,) = fig.axes
+        return next(line.get_color() for line in ax.lines if line.get_marker() == "s" and line.get_ydata()[0] == 0.62)
+    assert mlm_colour(viz.plot_ceilings(comparison)) == mlm_colour(viz.plot_ceilings(only_mlm))

@@ -331,6 +331,10 @@ def plot_detectable(table: Mapping[str, Mapping[str, Mapping[str, Any]]], cells:
     return fig
 
 
+_CEILING_COLORS = {"tfidf": "blue", "minilm": "orange", "mlm": "bluish_green", "random": "vermillion",
+                   "smlmt_fomaml": "reddish_purple"}
+
+
 @_styled
 def plot_ceilings(comparison: Mapping[str, Mapping[str, Any]], names: Mapping[str, str] | None = None,
                   titles: Mapping[str, str] | None = None, suites: Sequence[str] | None = None,
@@ -368,8 +372,10 @@ def plot_ceilings(comparison: Mapping[str, Mapping[str, Any]], names: Mapping[st
         raise ValueError(f"suites={suites!r} is not allowed; choose from {sorted(comparison)}")
     names, titles = dict(names or {}), dict(titles or {})
     labels = sorted({n for s in suites for n in comparison[s]["rows"]}, key=lambda n: (n != "tfidf", n))
-    colors = _series_colors([names.get(n, n) for n in labels], None)
-    fig = _new_figure((4.2 * len(suites), 4.2))
+    fixed = {names.get(n, n): OKABE_ITO[c] for n, c in _CEILING_COLORS.items()}  # the same colour in every figure
+    colors = _series_colors([names.get(n, n) for n in labels], fixed)
+    width = max(4.2 * len(suites), 7.5)
+    fig = _new_figure((width, 4.2 + (0.4 if width < 9 else 0)))
     axes = np.atleast_1d(fig.subplots(1, len(suites), sharey=False))
     for ax, suite in zip(axes, suites):
         entry = comparison[suite]
@@ -403,6 +409,7 @@ def plot_ceilings(comparison: Mapping[str, Mapping[str, Any]], names: Mapping[st
     for ax in axes[1:]:
         for h, t in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(t, h)
-    fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=min(len(seen), 5), fontsize=8)
+    fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=min(len(seen), 5 if width >= 9 else 3),
+               fontsize=8)
     fig.suptitle(title or "Few-shot accuracy against the full-data ceiling (linear probe on frozen features)")
     return fig
