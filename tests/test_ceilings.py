@@ -240,6 +240,11 @@ def test_stored_ceilings_support_the_readme_reading():
     # ... while MiniLM's reach TF-IDF's and five shots do not
     assert abs(top["movies"]["minilm"] - top["movies"]["tfidf"]) < 0.01 and top["movies"]["minilm"] > 0.75
     assert k5["movies"]["minilm"] < 0.57
+    # the retrained meta-learners: not measurably different from the MLM start on any English suite
+    for suite in ("bbc", "movies", "debates"):
+        for m in ceilings.get("meta_learners", {}):
+            d = studies.paired_ceiling(ceilings, suite, m, "mlm")
+            assert d["diff"] - d["half"] < 0 < d["diff"] + d["half"], (suite, m)
     # debates (cross-validated ceilings): every probe ≥ 20 points above chance, five shots at most 0.47
     assert c["debates"]["ceiling_from"].startswith("5-fold CV")
     assert min(top["debates"].values()) >= 0.25 + 0.2 and max(k5["debates"].values()) <= 0.47
@@ -260,3 +265,11 @@ def test_plot_ceilings_gives_an_encoder_the_same_colour_in_every_figure():
         (ax,) = fig.axes
         return next(line.get_color() for line in ax.lines if line.get_marker() == "s" and line.get_ydata()[0] == 0.62)
     assert mlm_colour(viz.plot_ceilings(comparison)) == mlm_colour(viz.plot_ceilings(only_mlm))
+
+
+def test_plot_ceilings_draws_only_the_chosen_rows():
+    comparison = studies.ceiling_comparison(made_up_ceilings(), cross_domain=made_up_cross_domain())
+    (ax,) = viz.plot_ceilings(comparison, rows=["mlm", "tfidf"]).axes
+    assert sorted(float(line.get_ydata()[0]) for line in ax.lines if line.get_marker() == "s") == pytest.approx([0.62, 0.77])
+    with pytest.raises(ValueError, match="rows"):
+        viz.plot_ceilings(comparison, rows=["maml"])

@@ -332,13 +332,14 @@ def plot_detectable(table: Mapping[str, Mapping[str, Mapping[str, Any]]], cells:
 
 
 _CEILING_COLORS = {"tfidf": "blue", "minilm": "orange", "mlm": "bluish_green", "random": "vermillion",
-                   "smlmt_fomaml": "reddish_purple"}
+                   "smlmt_fomaml": "reddish_purple", "fomaml": "reddish_purple", "protonet": "sky_blue",
+                   "reptile": "yellow", "maml": "black"}
 
 
 @_styled
 def plot_ceilings(comparison: Mapping[str, Mapping[str, Any]], names: Mapping[str, str] | None = None,
                   titles: Mapping[str, str] | None = None, suites: Sequence[str] | None = None,
-                  title: str = "") -> Figure:
+                  rows: Sequence[str] | None = None, title: str = "") -> Figure:
     """Per suite, each encoder's K-shot accuracy and, at the right, its full-data ceiling; chance dashed.
 
     The x axis is labelled examples per class on a log₂ scale; the last position is the whole
@@ -356,9 +357,11 @@ def plot_ceilings(comparison: Mapping[str, Mapping[str, Any]], names: Mapping[st
         names: display names of the rows (e.g. `metalearn_edu.studies.CEILING_NAMES`).
         titles: display names of the suites.
         suites: which suites, in panel order (default: all of `comparison`).
+        rows: which encoders (and ``"tfidf"``) to draw (default: all; a panel skips those it lacks).
 
     Raises:
-        ValueError: for an empty `comparison`, a suite in `suites` it lacks, or a suite with no rows.
+        ValueError: for an empty `comparison`, a suite in `suites` it lacks, a name in `rows` that no
+            chosen suite has, or a suite with nothing to draw.
 
     Example:
         >>> fig = plot_ceilings({"movies": {"chance": 0.5, "n_train": 1000, "rows": {"mlm": {
@@ -371,16 +374,22 @@ def plot_ceilings(comparison: Mapping[str, Mapping[str, Any]], names: Mapping[st
     if missing or not suites:
         raise ValueError(f"suites={suites!r} is not allowed; choose from {sorted(comparison)}")
     names, titles = dict(names or {}), dict(titles or {})
-    labels = sorted({n for s in suites for n in comparison[s]["rows"]}, key=lambda n: (n != "tfidf", n))
+    present = {n for s in suites for n in comparison[s]["rows"]}
+    if rows is not None:
+        unknown = [n for n in rows if n not in present]
+        if unknown or not rows:
+            raise ValueError(f"rows={list(rows)!r} is not allowed; choose from {sorted(present)}")
+    keep = set(present if rows is None else rows)
+    labels = sorted(keep, key=lambda n: (n != "tfidf", n))
     fixed = {names.get(n, n): OKABE_ITO[c] for n, c in _CEILING_COLORS.items()}  # the same colour in every figure
     colors = _series_colors([names.get(n, n) for n in labels], fixed)
     width = max(4.2 * len(suites), 7.5)
     fig = _new_figure((width, 4.2 + (0.4 if width < 9 else 0)))
     axes = np.atleast_1d(fig.subplots(1, len(suites), sharey=False))
     for ax, suite in zip(axes, suites):
-        entry = comparison[suite]
+        entry = {**comparison[suite], "rows": {n: r for n, r in comparison[suite]["rows"].items() if n in keep}}
         if not entry["rows"]:
-            raise ValueError(f"suite {suite!r} has no rows; give at least one encoder's ceiling")
+            raise ValueError(f"suite {suite!r} has no rows to draw; give at least one encoder's ceiling")
         n_way = round(1 / entry["chance"])
         per_class = entry.get("per_class", entry["n_train"] / n_way)
         full = max(per_class, 2 * max([k for r in entry["rows"].values() for k in r["k"]] or [1]))
