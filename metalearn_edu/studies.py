@@ -12,6 +12,9 @@ so a number quoted anywhere is computed from the stored results, never typed.
 * `cross_domain_table`, `kshot_table`, `crossing_point`, `paired_between`: chapter 7 — the same
   models on movie reviews and debates, the low-resource curve, and two trained models compared
   seed by seed.
+* `ceilings_table`, `ceiling_comparison`, `paired_ceiling`: chapters 7 and 8 — a linear probe on each encoder's frozen
+  features and TF-IDF, trained on a suite's whole training split, against the same encoders' K-shot
+  accuracy (``benchmarks/ceilings.py``).
 * `power_table`: for every paired comparison, the smallest difference the study could detect and
   what a study that detects a given effect would need (`metalearn_edu.power`).
 """
@@ -647,13 +650,195 @@ def in_context_markdown(study: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+CEILING_NAMES = {"tfidf": "bag of words (K-shot) / TF-IDF (all)", "random": "random init", "mlm": "MLM",
+                 "minilm": "MiniLM", "smlmt_fomaml": "MLM + first-order MAML on SMLMT", "maml": "MLM + MAML",
+                 "fomaml": "MLM + first-order MAML", "reptile": "MLM + Reptile", "protonet": "MLM + ProtoNet"}
+CEILING_SUITES = ("bbc", "movies", "debates", "zh_sentiment")
+_FEW_SHOT_SOURCE = {"bbc": ("few_shot_text", "bbc"), "movies": ("cross_domain", "movies"),
+                    "debates": ("cross_domain", "debates"), "zh_sentiment": ("chinese", "sent")}
+
+
+def ceilings_table(study: dict[str, Any], metric: str = "balanced_accuracy") -> dict[str, dict[str, Any]]:
+    """The full-data ceilings of ``benchmarks/ceilings.py``: suite -> ``chance``, ``majority``, ``n_train``,
+    ``n_val``, ``n_test``, ``classes`` and ``rows``: name -> ``{"mean", "half", "c"}``.
+
+    ``rows`` holds every finished encoder (``"random"``, ``"mlm"``, ``"minilm"``, ``"smlmt_fomaml"``) and
+    ``"tfidf"``; ``mean`` is the test-split `metric` of the probe and ``half`` its 95 % bootstrap half-width.
+    ``chance`` is 1/N (the level of balanced accuracy and of the class-balanced few-shot episodes);
+    ``majority`` is the test split's largest class share (the chance level of plain accuracy). A suite
+    the study also cross-validated (the debates) has ``cv``: name -> ``{"mean", "half"}`` over all of
+    its statements, and ``cv_folds`` and ``n_cv``.
+
+    Args:
+        study: the JSON of ``benchmarks/ceilings.py``.
+        metric: ``"balanced_accuracy"`` (comparable with few-shot episodes) or ``"accuracy"``.
+
+    Raises:
+        ValueError: for an unknown `metric` or a study without ``suites``.
+    """
+    if metric not in ("balanced_accuracy", "accuracy"):
+        raise ValueError(f"metric={metric!r} is not allowed; choose 'balanced_accuracy' or 'accuracy'")
+    if not isinstance(study, dict) or "suites" not in study:
+        raise ValueError("study has no 'suites'; give the JSON of benchmarks/ceilings.py (load_study('ceilings'))")
+    out: dict[str, dict[str, Any]] = {}
+    for suite, entry in study["suites"].items():
+        found = {**entry.get("encoders", {}), **({"tfidf": entry["tfidf"]} if "tfidf" in entry else {})}
+        rows = {name: {"mean": r[metric], "half": r[f"{metric}_ci"], "c": r["c"]} for name, r in found.items()}
+        majority = next((r["majority"] for r in found.values()), None)
+        out[suite] = {"chance": entry["chance"], "majority": majority, "classes": entry["classes"],
+                      **{k: entry[k] for k in ("n_train", "n_val", "n_test")}, "rows": rows}
+        if "cv" in entry:
+            cv = {**entry["cv"].get("encoders", {}), **({"tfidf": entry["cv"]["tfidf"]} if "tfidf" in entry["cv"] else {})}
+            out[suite].update(cv={name: {"mean": r[metric], "half": r[f"{metric}_ci"]} for name, r in cv.items()},
+                              cv_folds=entry["cv"]["folds"], n_cv=next((r["n"] for r in cv.values()), None))
+    return out
+
+
+def paired_ceiling(study: dict[str, Any], suite: str, a: str, b: str, metric: str = "balanced_accuracy",
+                   cv: bool | None = None) -> dict[str, Any]:
+    """Two ceilings of one suite compared on the same test items: ``diff`` (a − b), ``half`` (95 % paired
+    bootstrap half-width, `metalearn_edu.ceilings.paired_bootstrap`), ``n`` and ``from`` (which split).
+
+    Args:
+        study: the JSON of ``benchmarks/ceilings.py``.
+        suite: e.g. ``"movies"``; a, b: encoder names or ``"tfidf"``.
+        cv: compare the cross-validated predictions (default: when the suite has them).
+
+    Raises:
+        ValueError: naming the argument, for an unknown suite or name, or a study without predictions.
+    """
+    from .ceilings import paired_bootstrap
+
+    suites = study.get("suites", {}) if isinstance(study, dict) else {}
+    if suite not in suites:
+        raise ValueError(f"suite={suite!r} is not in the study; choose from {sorted(suites)}")
+    entry = suites[suite]
+    cv = "cv" in entry if cv is None else cv
+    source = entry["cv"] if cv else entry
+    if cv and "cv" not in entry:
+        raise ValueError(f"cv=True but suite {suite!r} was not cross-validated")
+    rows = {**source.get("encoders", {}), **({"tfidf": source["tfidf"]} if "tfidf" in source else {})}
+    for name, value in (("a", a), ("b", b)):
+        if value not in rows:
+            raise ValueError(f"{name}={value!r} is not a ceiling of {suite!r}; choose from {sorted(rows)}")
+        if "predictions" not in rows[value]:
+            raise ValueError(f"{name}={value!r} has no stored predictions; rerun benchmarks/ceilings.py")
+    labels = entry["cv"]["labels"] if cv else entry["test_labels"]
+    diff, half = paired_bootstrap(labels, rows[a]["predictions"], rows[b]["predictions"], metric)
+    return {"diff": diff, "half": half, "n": len(labels),
+            "from": f"{entry['cv']['folds']}-fold CV" if cv else "test split"}
+
+
+def ceiling_comparison(ceilings: dict[str, Any], few_shot_text: dict[str, Any] | None = None,
+                       cross_domain: dict[str, Any] | None = None, chinese: dict[str, Any] | None = None,
+                       metric: str = "balanced_accuracy", use_cv: bool = True) -> dict[str, dict[str, Any]]:
+    """Each encoder's K-shot accuracy next to its full-data ceiling: suite -> ``chance``, ``n_train``,
+    ``per_class`` (training texts per class behind the ceiling, on average), ``ceiling_from`` and
+    ``rows``: name -> ``{"k", "mean", "half", "ceiling", "ceiling_half"}``.
+
+    With `use_cv`, a suite that was also cross-validated (the debates, whose test split has only 41
+    statements) takes its ceilings from the cross-validation (``ceiling_from`` says
+    ``"5-fold CV, n = 410"``); otherwise from the test split (``"test split, n = …"``).
+
+    The K-shot points are chapter 5's and 7's test protocol at K = 1 and 5 (`few_shot_table` for BBC,
+    `cross_domain_table` for movies and debates, `chinese_table` for Chinese sentiment; mean ± 95 % CI
+    over seeds) and, for movie reviews, K = 64 from `kshot_table` (``mlm_protocol`` for the MLM encoder,
+    ``tfidf`` for TF-IDF). The ``"tfidf"`` row's K = 1, 5 points are the studies' *binary* bag of words
+    (``bow``; for Chinese a character bag of words). Chinese ``smlmt_fomaml`` K-shot values are the
+    mean over its three meta-training seeds, its ceiling the shipped seed 0. A study passed as None
+    (or a model it lacks) leaves those rows with only their ceiling (``k`` empty).
+
+    Args:
+        ceilings: the JSON of ``benchmarks/ceilings.py``.
+        few_shot_text, cross_domain, chinese: the stored studies of the same names (`load_study`).
+        metric: the ceiling's metric, as in `ceilings_table`.
+    """
+    table = ceilings_table(ceilings, metric)
+    sources = {"few_shot_text": (few_shot_text, few_shot_table), "cross_domain": (cross_domain, cross_domain_table),
+               "chinese": (chinese, chinese_table)}
+    for name, (study, _) in sources.items():
+        if study is not None and not (isinstance(study, dict) and "models" in study):
+            raise ValueError(f"{name} has no 'models'; give the JSON of benchmarks/{name}.py (load_study({name!r}))")
+    shots = {name: fn(study) for name, (study, fn) in sources.items() if study is not None}
+    kshot = kshot_table(cross_domain) if cross_domain is not None and cross_domain.get("kshot") else {}
+    out: dict[str, dict[str, Any]] = {}
+    for suite, entry in table.items():
+        source, prefix = _FEW_SHOT_SOURCE.get(suite, (None, None))
+        few = shots.get(source, {})
+        rows = {}
+        cv = use_cv and "cv" in entry
+        ceilings = entry["cv"] if cv else entry["rows"]
+        for name, ceiling in ceilings.items():
+            row: dict[str, Any] = {"k": [], "mean": [], "half": [], "ceiling": ceiling["mean"],
+                                   "ceiling_half": ceiling["half"]}
+            cells = few.get("bow" if name == "tfidf" else name, {})
+            for k in (1, 5):
+                cell = cells.get(f"{prefix}_k{k}")
+                if cell is not None:
+                    row["k"].append(k)
+                    row["mean"].append(cell["mean"])
+                    row["half"].append(cell["half"])
+            curve = kshot.get({"mlm": "mlm_protocol", "tfidf": "tfidf"}.get(name, ""), {})
+            if suite == "movies" and 64 in curve.get("k", []):
+                i = curve["k"].index(64)
+                row["k"].append(64)
+                row["mean"].append(curve["mean"][i])
+                row["half"].append(curve["half"][i])
+            rows[name] = row
+        where = f"{entry['cv_folds']}-fold CV, n = {entry['n_cv']}" if cv else f"test split, n = {entry['n_test']}"
+        trained_on = (entry["cv_folds"] - 2) / entry["cv_folds"] * entry["n_cv"] if cv else entry["n_train"]
+        out[suite] = {"chance": entry["chance"], "n_train": entry["n_train"], "ceiling_from": where,
+                      "per_class": trained_on * entry["chance"], "rows": rows}
+    return out
+
+
+def ceilings_markdown(study: dict[str, Any]) -> str:
+    """The full-data ceilings (``benchmarks/ceilings.py``) as Markdown: suite rows, encoder columns."""
+    table = ceilings_table(study)
+    names = [n for n in ("random", "mlm", "maml", "fomaml", "reptile", "protonet", "smlmt_fomaml", "minilm", "tfidf")
+             if any(n in entry["rows"] for entry in table.values())]
+    titles = {"random": "random init", "mlm": "MLM", "minilm": "MiniLM", "smlmt_fomaml": "MLM + FOMAML on SMLMT",
+              "tfidf": "TF-IDF", "maml": "+ MAML", "fomaml": "+ FOMAML", "reptile": "+ Reptile", "protonet": "+ ProtoNet"}
+    suite_titles = {"bbc": "BBC topics", "movies": "movie reviews", "debates": "debates, 4 speakers",
+                    "zh_sentiment": "Chinese reviews"}
+    lines = ["| suite (N) | " + " | ".join(titles[n] for n in names) + " | chance | majority | train / test |",
+             "|---|" + "---:|" * (len(names) + 3)]
+    for suite, entry in table.items():
+        def cell(rows: dict[str, Any], n: str) -> str:
+            return format_ci(rows[n]["mean"], rows[n]["half"]) if n in rows else "–"
+        counts = f"{entry['n_train']} / {entry['n_test']}"
+        lines.append(f"| {suite_titles.get(suite, suite)} ({len(entry['classes'])}) | "
+                     + " | ".join(cell(entry["rows"], n) for n in names)
+                     + f" | {entry['chance']:.3f} | {entry['majority']:.3f} | {counts} |")
+        if "cv" in entry:
+            lines.append(f"| ↳ {entry['cv_folds']}-fold CV over all {entry['n_cv']} | "
+                         + " | ".join(cell(entry["cv"], n) for n in names) + f" | {entry['chance']:.3f} | | |")
+    s = study["settings"]
+    lines += ["", "Balanced accuracy (mean recall over classes; chance 1/N, as in the class-balanced few-shot "
+              "episodes) on the test split ± the 95% bootstrap interval over test items. Logistic regression, C from "
+              f"{{{', '.join(f'{c:g}' for c in s['cs'])}}} chosen on the validation split, refitted on the whole "
+              "training split; encoders: standardised mean-pooled features of the frozen encoder (texts as the "
+              f"episodes encode them, {s['max_len']} tokens). ↳ rows: every item of the suite tested once by "
+              "stratified cross-validation, C picked on the next fold. MLM + FOMAML on SMLMT is the shipped "
+              "`zh-smlmt-micro`."]
+    retrained = sorted(study.get("meta_learners", {}))
+    if retrained:
+        lines[-1] += (" + MAML / FOMAML / Reptile / ProtoNet: seed 0 of chapter 5's recipe (240 CPU-s of SMLMT "
+                      "meta-training from the MLM start) retrained for this table, not the study's own models.")
+    if study.get("not_run"):
+        lines[-1] += (" Not run: " + ", ".join(sorted(study["not_run"]))
+                      + " (chapter 5's English meta-learners, not shipped).")
+    return "\n".join(lines)
+
+
 def readme_tables(folder: Path | None = None) -> dict[str, str]:
     """Marker name -> generated Markdown, for every study whose JSON exists."""
     out = {}
     for name, render in (("sinusoid", sinusoid_markdown), ("few_shot_text", few_shot_markdown),
                          ("equal_compute", equal_compute_markdown),
                          ("cross_domain", lambda st: cross_domain_markdown(st) + "\n\n" + kshot_markdown(st)),
-                         ("chinese", chinese_markdown), ("in_context", in_context_markdown)):
+                         ("chinese", chinese_markdown), ("in_context", in_context_markdown),
+                         ("ceilings", ceilings_markdown)):
         try:
             out[name] = render(load_study(name, folder))
         except FileNotFoundError:

@@ -14,7 +14,7 @@ Groups of plots:
 * MLM masking: `plot_masking`; pretraining curves: `plot_training`;
 * meta-learning: `plot_adaptation`, `plot_sinusoid`, `plot_sinusoid_panels`,
   `plot_line_tasks`, `plot_cost`, `plot_accuracy_vs_budget`;
-* studies: `plot_forest` (paired differences), `plot_detectable` (what a study could detect), `plot_tradeoff` (MLM loss vs accuracy), `plot_low_resource`, `plot_meta_history`,
+* studies: `plot_forest` (paired differences), `plot_ceilings` (K-shot against the full-data probe), `plot_detectable` (what a study could detect), `plot_tradeoff` (MLM loss vs accuracy), `plot_low_resource`, `plot_meta_history`,
   `plot_budget_curves` (measured points along a budget), `plot_hybrid_run`, `plot_runs_by_condition`
   (controlled experiments along training);
 * in-context learning (chapter 9): `plot_condition_errors` (errors per test condition),
@@ -68,7 +68,7 @@ from .style import (
     NotebookFigure,
     save_figure,
 )
-from .studies import (plot_budget_curves, plot_detectable, plot_forest, plot_hybrid_run, plot_low_resource, plot_meta_history,
+from .studies import (plot_budget_curves, plot_ceilings, plot_detectable, plot_forest, plot_hybrid_run, plot_low_resource, plot_meta_history,
                       plot_runs_by_condition, plot_tradeoff)
 from .training import plot_training
 
@@ -77,6 +77,6 @@ __all__ = [
     "NotebookFigure", "plot_attention_head", "plot_attention_grid", "plot_attention_mean", "plot_attention_mosaic",
     "plot_attention_compare", "plot_head_summary", "plot_head_summary_compare", "plot_masking",
     "plot_training", "plot_adaptation", "plot_sinusoid", "plot_sinusoid_panels", "plot_line_tasks", "plot_cost",
-    "plot_accuracy_vs_budget", "plot_forest", "plot_detectable", "plot_tradeoff", "plot_budget_curves", "plot_hybrid_run", "plot_low_resource", "plot_meta_history", "plot_runs_by_condition", "save_figure",
+    "plot_accuracy_vs_budget", "plot_forest", "plot_detectable", "plot_tradeoff", "plot_budget_curves", "plot_hybrid_run", "plot_low_resource", "plot_meta_history", "plot_runs_by_condition", "plot_ceilings", "save_figure",
     "plot_condition_errors", "plot_phase_change",
 ]

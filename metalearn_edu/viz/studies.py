@@ -329,3 +329,96 @@ def plot_detectable(table: Mapping[str, Mapping[str, Mapping[str, Any]]], cells:
     if note:
         fig.suptitle(note, fontsize=10)
     return fig
+
+
+_CEILING_COLORS = {"tfidf": "blue", "minilm": "orange", "mlm": "bluish_green", "random": "vermillion",
+                   "smlmt_fomaml": "reddish_purple", "fomaml": "reddish_purple", "protonet": "sky_blue",
+                   "reptile": "yellow", "maml": "black"}
+
+
+@_styled
+def plot_ceilings(comparison: Mapping[str, Mapping[str, Any]], names: Mapping[str, str] | None = None,
+                  titles: Mapping[str, str] | None = None, suites: Sequence[str] | None = None,
+                  rows: Sequence[str] | None = None, title: str = "") -> Figure:
+    """Per suite, each encoder's K-shot accuracy and, at the right, its full-data ceiling; chance dashed.
+
+    The x axis is labelled examples per class on a log₂ scale; the last position is the whole
+    training split (about n_train / N examples per class). K-shot points (mean ± 95 % CI over seeds)
+    are joined by solid lines; a dotted line joins an encoder's last K-shot point to its ceiling
+    (balanced test accuracy of the full-data probe, ± its bootstrap half-width), because nothing was
+    measured in between. A high ceiling above a near-chance K-shot curve says the features carry the
+    signal and the few examples cannot find it; a ceiling near chance says they do not carry it.
+
+    Args:
+        comparison: suite -> ``{"chance", "n_train", "rows": name -> {"k", "mean", "half", "ceiling",
+            "ceiling_half"}}`` and optionally ``"per_class"`` (training texts per class behind the
+            ceiling; default n_train / N) and ``"ceiling_from"`` (shown under the panel title), as
+            `metalearn_edu.studies.ceiling_comparison` returns.
+        names: display names of the rows (e.g. `metalearn_edu.studies.CEILING_NAMES`).
+        titles: display names of the suites.
+        suites: which suites, in panel order (default: all of `comparison`).
+        rows: which encoders (and ``"tfidf"``) to draw (default: all; a panel skips those it lacks).
+
+    Raises:
+        ValueError: for an empty `comparison`, a suite in `suites` it lacks, a name in `rows` that no
+            chosen suite has, or a suite with nothing to draw.
+
+    Example:
+        >>> fig = plot_ceilings({"movies": {"chance": 0.5, "n_train": 1000, "rows": {"mlm": {
+        ...     "k": [1, 5], "mean": [0.5, 0.51], "half": [0.01, 0.01], "ceiling": 0.7, "ceiling_half": 0.02}}}})
+    """
+    if not comparison:
+        raise ValueError("comparison is empty; give at least one suite (studies.ceiling_comparison)")
+    suites = list(comparison) if suites is None else list(suites)
+    missing = [s for s in suites if s not in comparison]
+    if missing or not suites:
+        raise ValueError(f"suites={suites!r} is not allowed; choose from {sorted(comparison)}")
+    names, titles = dict(names or {}), dict(titles or {})
+    present = {n for s in suites for n in comparison[s]["rows"]}
+    if rows is not None:
+        unknown = [n for n in rows if n not in present]
+        if unknown or not rows:
+            raise ValueError(f"rows={list(rows)!r} is not allowed; choose from {sorted(present)}")
+    keep = set(present if rows is None else rows)
+    labels = sorted(keep, key=lambda n: (n != "tfidf", n))
+    fixed = {names.get(n, n): OKABE_ITO[c] for n, c in _CEILING_COLORS.items()}  # the same colour in every figure
+    colors = _series_colors([names.get(n, n) for n in labels], fixed)
+    width = max(4.2 * len(suites), 7.5)
+    fig = _new_figure((width, 4.2 + (0.4 if width < 9 else 0)))
+    axes = np.atleast_1d(fig.subplots(1, len(suites), sharey=False))
+    for ax, suite in zip(axes, suites):
+        entry = {**comparison[suite], "rows": {n: r for n, r in comparison[suite]["rows"].items() if n in keep}}
+        if not entry["rows"]:
+            raise ValueError(f"suite {suite!r} has no rows to draw; give at least one encoder's ceiling")
+        n_way = round(1 / entry["chance"])
+        per_class = entry.get("per_class", entry["n_train"] / n_way)
+        full = max(per_class, 2 * max([k for r in entry["rows"].values() for k in r["k"]] or [1]))
+        ks = sorted({k for r in entry["rows"].values() for k in r["k"]})
+        for i, (name, row) in enumerate(sorted(entry["rows"].items(), key=lambda item: labels.index(item[0]))):
+            label, color = names.get(name, name), colors[names.get(name, name)]
+            x_full = full * 2 ** (0.06 * (i - 1))  # a small dodge so the ceilings' intervals do not overlap
+            if row["k"]:
+                k, mean, half = (np.asarray(row[key], dtype=float) for key in ("k", "mean", "half"))
+                ax.errorbar(k, mean, yerr=half, fmt="o-", color=color, markersize=4, capsize=3, linewidth=1.4)
+                ax.plot([k[-1], x_full], [mean[-1], row["ceiling"]], ":", color=color, linewidth=1.2)
+            ax.errorbar([x_full], [row["ceiling"]], yerr=[row["ceiling_half"]], fmt="s", color=color, markersize=7,
+                        capsize=3, label=label)
+        ax.axhline(entry["chance"], color=CHANCE_COLOR, linestyle="--", linewidth=1.0, label="chance (1/N)")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ks + [full])
+        ax.set_xticklabels([str(k) for k in ks] + [f"all\n(~{per_class:.0f}/class)"])
+        ax.minorticks_off()
+        ax.set_xlabel("labelled examples per class")
+        where = entry.get("ceiling_from")
+        ax.set_title(titles.get(suite, suite) + (f"\n(ceiling: {where})" if where else ""), fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy (K-shot episodes; full data: balanced)")
+    handles, texts = axes[0].get_legend_handles_labels()
+    seen = dict(zip(texts, handles))
+    for ax in axes[1:]:
+        for h, t in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(t, h)
+    fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=min(len(seen), 5 if width >= 9 else 3),
+               fontsize=8)
+    fig.suptitle(title or "Few-shot accuracy against the full-data ceiling (linear probe on frozen features)")
+    return fig
