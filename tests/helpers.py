@@ -7,6 +7,7 @@ Imported as ``from helpers import ...``: pytest puts tests/ on ``sys.path`` (roo
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from types import ModuleType
 
@@ -17,6 +18,12 @@ from metalearn_edu.config import ModelConfig
 from metalearn_edu.episodes import Episode, SinusoidTasks
 
 REPO = Path(__file__).resolve().parents[1]
+
+# True inside a mutation-testing run (`bash scripts/course.sh mutation`): mutmut replaces every
+# function of the mutated modules by a trampoline, which the exercise checks' `without` cannot
+# switch off, so the refusal of a "solution" that calls the library's own function is only
+# checked in the ordinary suite.
+UNDER_MUTMUT = "MUTANT_UNDER_TEST" in os.environ
 
 # The tiny encoder of the meta-learning tests (built by the `tiny_encoder` fixture).
 TINY_CONFIG = ModelConfig(vocab_size=60, d_model=32, n_layers=2, n_heads=2, d_ff=64, max_len=16, dropout=0.0,

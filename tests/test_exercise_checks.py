@@ -16,6 +16,7 @@ import torch
 
 from metalearn_edu import exercises as ex
 from metalearn_edu.exercises import ExerciseFailed, ExerciseNotDone
+from helpers import UNDER_MUTMUT
 
 
 def _stub(hint: str):
@@ -38,6 +39,8 @@ def _fails(check, *args, match: str) -> str:
 
 
 def _not_done(check, fn, *args, match: str = "") -> None:
+    if match == "library" and UNDER_MUTMUT:
+        return  # see helpers.UNDER_MUTMUT
     with pytest.raises(ExerciseNotDone, match=match):
         check(fn, *args)
 
