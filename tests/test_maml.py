@@ -236,3 +236,36 @@ def test_maml_learns_sinusoids():
     assert post[0] + post[1] < pre[0] - pre[1]  # the 95% intervals do not overlap
     assert post[0] < 0.7 * pre[0]
     assert post[0] < 0.7 * untrained.at(1)[0]
+
+
+# ---------------------------------------------------------------------------------------
+# The meta-batch mean, in the per-episode loop and in the batched path
+# ---------------------------------------------------------------------------------------
+def _closed_form_maml(theta, ep, alpha, inner_steps):
+    """(query loss at φ_K, MAML meta-gradient) on linear regression, from the closed forms above."""
+    phi, jac = theta.clone(), torch.eye(len(theta), dtype=torch.float64)
+    for _ in range(inner_steps):
+        g, h = grad_and_hessian(phi, ep.support_x, ep.support_y)
+        phi = phi - alpha * g
+        jac = (torch.eye(len(theta), dtype=torch.float64) - alpha * h) @ jac
+    residual = torch.cat([ep.query_x, torch.ones(len(ep.query_x), 1, dtype=phi.dtype)], 1) @ phi - ep.query_y
+    gq, _ = grad_and_hessian(phi, ep.query_x, ep.query_y)
+    return float((residual ** 2).mean()), jac.T @ gq
+
+
+@pytest.mark.parametrize("vectorize", [False, True])
+def test_meta_loss_and_gradient_are_the_mean_over_unequal_episodes(vectorize):
+    # three different episodes (a single one cannot tell a mean from a sum, or one task from all)
+    net, alpha, steps = linear(), 0.05, 2
+    episodes = [linreg_episode(s) for s in (3, 4, 5)]
+    theta = flat(dict(net.named_parameters())).detach()
+    per_episode = [_closed_form_maml(theta, ep, alpha, steps) for ep in episodes]
+    losses, grads = [p[0] for p in per_episode], [p[1] for p in per_episode]
+    assert min(abs(losses[i] - losses[j]) for i in range(3) for j in range(i)) > 1e-3
+    meta_loss, meta_grads = maml_step(functional_loss(net, "mse"), dict(net.named_parameters()), episodes, alpha,
+                                      steps, vectorize=vectorize)
+    assert float(meta_loss) == pytest.approx(sum(losses) / 3, rel=1e-10)
+    assert torch.allclose(flat(meta_grads), sum(grads) / 3, atol=1e-10)
+    _, fo = maml_step(functional_loss(net, "mse"), dict(net.named_parameters()), episodes, alpha, steps,
+                      first_order=True, vectorize=vectorize)
+    assert not torch.allclose(flat(fo), flat(meta_grads), atol=1e-6)  # the flag reaches this path
