@@ -105,6 +105,24 @@ def flat(params):
 
 
 # ---------------------------------------------------------------------------------------
+# Exercise checks
+# ---------------------------------------------------------------------------------------
+def one_percent_off(fn, factor: float = 1.01):
+    """`fn` whose answer has every float in it (numbers, floating tensors, inside tuples, lists and
+    dicts) multiplied by `factor`: the near miss that every exercise check must refuse."""
+    def scale(x):
+        if isinstance(x, torch.Tensor) and x.is_floating_point() or isinstance(x, float):
+            return x * factor
+        if isinstance(x, (tuple, list)):
+            return type(x)(scale(v) for v in x)
+        if isinstance(x, dict):
+            return {k: scale(v) for k, v in x.items()}
+        return x
+
+    return lambda *args, **kwargs: scale(fn(*args, **kwargs))
+
+
+# ---------------------------------------------------------------------------------------
 # Scripts
 # ---------------------------------------------------------------------------------------
 def load_script(name: str) -> ModuleType:

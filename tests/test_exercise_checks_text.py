@@ -15,7 +15,7 @@ from metalearn_edu.episodes import mask_word
 from metalearn_edu.exercises import (ExerciseFailed, ExerciseNotDone, check_mask_word, check_proto_head,
                                      check_protonet_loss, check_seed_interval, check_smlmt_task)
 from metalearn_edu.meta import prototypes
-from helpers import UNDER_MUTMUT
+from helpers import UNDER_MUTMUT, one_percent_off
 
 
 def stub(*args, **kwargs):
@@ -305,3 +305,20 @@ def test_span_f1(capsys):
 
     with pytest.raises(ExerciseFailed, match="overlapping"):
         check_span_f1(overlap)
+
+
+# Near misses ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("factor", [1.01, 0.99])
+def test_every_numeric_check_refuses_an_answer_one_percent_off(factor, capsys):
+    from metalearn_edu.exercises import check_crossing_point, check_span_f1
+
+    for check, solution in [(check_proto_head, proto_head), (check_protonet_loss, protonet_loss),
+                            (check_seed_interval, seed_interval), (check_crossing_point, crossing),
+                            (check_span_f1, f1)]:
+        check(solution)
+        assert "✓" in capsys.readouterr().out
+        with pytest.raises(ExerciseFailed):
+            check(one_percent_off(solution, factor))
+    # the interval's half-width alone 1% off (the mean right): Student's t, not a rounded 4.3
+    with pytest.raises(ExerciseFailed):
+        check_seed_interval(lambda m, b: (seed_interval(m, b)[0], seed_interval(m, b)[1] * factor))
