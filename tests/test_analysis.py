@@ -318,6 +318,9 @@ def test_unigram_log_probs_defaults_dtype_and_small_totals():
     assert log_probs.exp().tolist() == pytest.approx([0.25, 0.75])
     # a total below 1 is fine: only a zero total is refused
     assert unigram_log_probs(torch.zeros(2), smoothing=0.25).exp().tolist() == pytest.approx([0.5, 0.5])
+    # float64 inside: next to an unseen id, a token seen 2^24 times has a probability below 1
+    # (float32 arithmetic would round 2^24 + 1 to 2^24 and give it log p = 0 exactly)
+    assert unigram_log_probs(torch.tensor([2 ** 24, 0]))[0].item() == pytest.approx(-1 / (2 ** 24 + 2), rel=1e-3)
     with pytest.raises(ValueError, match="non-negative"):
         unigram_log_probs(torch.tensor([1.0, -1.0]))
 
