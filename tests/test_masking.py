@@ -302,3 +302,34 @@ def test_masking_vocab_boundaries():
         MaskingVocab(vocab_size=10, mask_id=4, special_ids=(10,))  # V itself is outside [0, V)
     with pytest.raises(ValueError, match="special_ids contains \\[-1\\]"):
         MaskingVocab(vocab_size=10, mask_id=4, special_ids=(-1,))
+
+
+def test_input_checks_name_what_they_got():
+    vocab = make_vocab()
+    with pytest.raises(ValueError, match=r"got \(2,\); use input_ids.unsqueeze\(0\)"):
+        mask_tokens(torch.tensor([5, 6]), vocab)
+    with pytest.raises(ValueError, match="got list"):
+        mask_tokens([[5, 6]], vocab)
+    for dtype in (torch.float32, torch.float64, torch.bool):
+        with pytest.raises(ValueError, match=f"integer ids, got dtype {dtype}"):
+            mask_tokens(torch.tensor([[1, 0]], dtype=dtype), vocab)
+    with pytest.raises(ValueError, match=rf"ids in \[{V}, {V}\]"):
+        mask_tokens(torch.tensor([[V]]), vocab)  # a single id is checked too
+    with pytest.raises(ValueError, match=r"ids in \[-1, -1\]"):
+        mask_tokens(torch.tensor([[-1]]), vocab)
+
+
+def test_int32_ids_and_a_list_of_continuation_flags():
+    # the corrupted ids keep the input's integer dtype, random replacements included
+    ids = torch.randint(5, V, (4, 64), generator=torch.Generator().manual_seed(1)).to(torch.int32)
+    config = MaskingConfig(mask_prob=1.0, mask_token_frac=0.0, random_token_frac=1.0)
+    out = mask_tokens(ids, make_vocab(), config, torch.Generator().manual_seed(0))
+    assert out.input_ids.dtype == torch.int32 and out.randomized.all()
+    # continuation given as a list is stored as a bool tensor, and whole-word masking uses it
+    flags = [False] * V
+    flags[7] = True
+    vocab = MaskingVocab(vocab_size=V, mask_id=MASK, special_ids=SPECIALS, continuation=flags)
+    assert isinstance(vocab.continuation, torch.Tensor) and vocab.continuation.dtype == torch.bool
+    words = mask_tokens(torch.tensor([[6, 7, 8, 7]]), vocab, MaskingConfig(mask_prob=0.5, whole_word=True),
+                        torch.Generator().manual_seed(3))
+    assert words.selected[0, 0] == words.selected[0, 1] and words.selected[0, 2] == words.selected[0, 3]
