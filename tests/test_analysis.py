@@ -340,7 +340,7 @@ def test_find_heads_breaks_ties_by_layer_then_head():
 
 def test_punctuation_ids_default_chars_and_exact_sets():
     class Vocab:
-        tokens = ["[CLS]", ".", ",", ".,", "!", "a.", "", ",,"]
+        tokens = ["[CLS]", ".", ",", ".,", "!", "a.", "", ",,", "X"]
 
         def __len__(self):
             return len(self.tokens)
