@@ -274,7 +274,7 @@ def test_meta_loss_and_gradient_are_the_mean_over_unequal_episodes(vectorize):
 # ---------------------------------------------------------------------------------------
 # meta_train's defaults (the MAML paper's sine settings) and argument checks
 # ---------------------------------------------------------------------------------------
-def test_meta_train_defaults_are_the_papers_and_reach_the_run():
+def test_meta_train_defaults_are_the_papers_and_reach_the_run(capsys):
     net, tasks = sinusoid_mlp(seed=0), SinusoidTasks(seed=0)
     seen = []
 
@@ -287,6 +287,7 @@ def test_meta_train_defaults_are_the_papers_and_reach_the_run():
     assert history.settings == dict(meta_batch_size=25, inner_lr=0.01, inner_steps=1, outer_lr=1e-3,
                                     first_order=False, seed=0, first_index=0)
     assert seen == list(range(50))  # episodes 0..24, then 25..49
+    assert capsys.readouterr().err == ""  # no progress bar unless asked for
 
 
 def test_meta_train_checks_its_arguments_by_name():
