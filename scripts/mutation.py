@@ -12,7 +12,8 @@
 mutmut's settings are in pyproject.toml ([tool.mutmut]); it keeps its working copy and every
 mutant's verdict in mutants/ (git-ignored). `run` gives mutmut, for one module at a time, only
 the mutants that have no verdict yet, so an interrupted run (Ctrl-C, a closed laptop) resumes where
-it stopped; `--limit N` stops each module after N mutants; `--retest` tests the survivors again
+it stopped; `--limit N` stops each module after N mutants (a module's very first run with it tests
+the first mutant of each function); `--retest` tests the survivors again
 (after new tests were written: mutmut keeps the verdicts of the tests that already ran). A changed source file gets new mutants
 (mutmut notices); `rm -rf mutants` starts afresh. Logs and the report go to runs/mutation/.
 
@@ -122,10 +123,9 @@ def run(modules: list[str], limit: int | None, max_children: int, retest: bool =
     OUT.mkdir(parents=True, exist_ok=True)
     for module in modules:
         found = verdicts(module)
-        if found is None:  # never generated: mutmut generates every module's mutants on its first run
-            names = [f"{PACKAGE}.{module}.*"]
-            if limit is not None:
-                print(f"[mutation] {module}: first run generates the mutants and tests them all (--limit ignored)")
+        if found is None:  # never generated: mutmut generates every module's mutants on its first run,
+            # here with the first mutant of each function when --limit asks for a short run
+            names = [f"{PACKAGE}.{module}.*" if limit is None else f"{PACKAGE}.{module}.*__mutmut_1"]
         else:
             names = [name for name, code in found.items() if code is None or (retest and code in SURVIVED)]
             if not names:
@@ -133,7 +133,8 @@ def run(modules: list[str], limit: int | None, max_children: int, retest: bool =
                 continue
             names = names[:limit] if limit is not None else names
         log = OUT / f"{module}.log"
-        print(f"[mutation] {module}: {'all' if found is None else len(names)} mutants to test (log: {log.relative_to(ROOT)})")
+        what = len(names) if found is not None else "all" if limit is None else "the first of each function's"
+        print(f"[mutation] {module}: {what} mutants to test (log: {log.relative_to(ROOT)})")
         start = time.monotonic()
         code = mutmut(["run", "--max-children", str(max_children), *names], ROOT, log)
         minutes = (time.monotonic() - start) / 60
