@@ -12,10 +12,10 @@
 mutmut's settings are in pyproject.toml ([tool.mutmut]); it keeps its working copy and every
 mutant's verdict in mutants/ (git-ignored). `run` gives mutmut, for one module at a time, only
 the mutants that have no verdict yet, so an interrupted run (Ctrl-C, a closed laptop) resumes where
-it stopped; `--limit N` stops each module after N mutants (a module's very first run with it tests
-the first mutant of each function); `--retest` tests the survivors again
-(after new tests were written: mutmut keeps the verdicts of the tests that already ran). A changed source file gets new mutants
-(mutmut notices); `rm -rf mutants` starts afresh. Logs and the report go to runs/mutation/.
+it stopped. `--limit N` stops each module after N mutants (a module's very first run with it tests
+the first mutant of each function); `--retest` tests the survivors again after new tests were
+written (mutmut keeps the verdicts of the mutants already killed). A changed source file gets new
+mutants (mutmut notices); `rm -rf mutants` starts afresh. Logs and the report go to runs/mutation/.
 
 Score of a module = killed / (mutants - equivalent), where a timeout counts as killed (the mutant
 made the tests hang), and "no tests" (no test of the selection calls the function) counts as
