@@ -10,6 +10,11 @@
 #   bash scripts/course.sh run-all   set everything up, then execute every notebook headless
 #   bash scripts/course.sh site      build the course website (Jupyter Book) into runs/book/_build/html
 #                                    (a JupyterHub launch button too when $METALEARN_HUB is the hub's address)
+#   bash scripts/course.sh mutation [MODULE ...]
+#                                    mutation testing of the library's core (mutmut, one worker): the mutants not
+#                                    yet tested, module by module (resumable: stop it any time, run it again), then
+#                                    the score of every module; see scripts/mutation.py (hours for the whole core;
+#                                    `test` runs only a smoke of it)
 #   bash scripts/course.sh setup     only set up
 #
 # Set-up is idempotent: it creates .venv (or uses $METALEARN_VENV), installs the right torch
@@ -125,6 +130,16 @@ run_tests() {
     phase "nbgrader round trip (chapters 0 and 4): solved gets every point, the stub none" \
       "$PY" -m metalearn_edu.cli course nbgrader --check --chapters 0,4 --out runs/nbgrader
   fi
+  phase "mutation testing smoke: mutmut's configuration tests a handful of mutants" \
+    "$PY" scripts/mutation.py smoke
+}
+
+run_mutation() {  # run_mutation [MODULE ...] [--limit N] [--retest]: the pending mutants, then the scores
+  export METALEARN_PRESET=${METALEARN_PRESET:-ci} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 MPLBACKEND=Agg
+  phase "mutation testing (resumable; results in mutants/, report in runs/mutation/)" "$PY" scripts/mutation.py run "$@"
+  local modules=()
+  for arg in "$@"; do case "$arg" in --*|[0-9]*) ;; *) modules+=("$arg") ;; esac; done
+  "$PY" scripts/mutation.py report "${modules[@]}"
 }
 
 run_browser() {
@@ -144,9 +159,10 @@ shift || true
 case "$cmd" in
   setup) setup ;;
   lab) setup; exec "$VENV/bin/jupyter" lab --notebook-dir="$ROOT/notebooks" "$@" ;;
-  test) setup minilm,test,grading; run_tests "$@" ;;
+  test) setup minilm,test,grading,mutation; run_tests "$@" ;;
+  mutation) setup minilm,test,mutation; run_mutation "$@" ;;
   browser) setup minilm,test,grading; run_browser "$@" ;;
   run-all) setup; exec "$PY" -m metalearn_edu.cli course "$@" ;;
   site) setup; build_site ;;
-  *) echo "usage: bash scripts/course.sh [lab|test|browser|run-all|site|setup]" >&2; exit 2 ;;
+  *) echo "usage: bash scripts/course.sh [lab|test|browser|run-all|site|mutation|setup]" >&2; exit 2 ;;
 esac

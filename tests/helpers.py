@@ -7,6 +7,7 @@ Imported as ``from helpers import ...``: pytest puts tests/ on ``sys.path`` (roo
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from types import ModuleType
 
@@ -17,6 +18,12 @@ from metalearn_edu.config import ModelConfig
 from metalearn_edu.episodes import Episode, SinusoidTasks
 
 REPO = Path(__file__).resolve().parents[1]
+
+# True inside a mutation-testing run (`bash scripts/course.sh mutation`): mutmut replaces every
+# function of the mutated modules by a trampoline, which the exercise checks' `without` cannot
+# switch off, so the refusal of a "solution" that calls the library's own function is only
+# checked in the ordinary suite.
+UNDER_MUTMUT = "MUTANT_UNDER_TEST" in os.environ
 
 # The tiny encoder of the meta-learning tests (built by the `tiny_encoder` fixture).
 TINY_CONFIG = ModelConfig(vocab_size=60, d_model=32, n_layers=2, n_heads=2, d_ff=64, max_len=16, dropout=0.0,
@@ -95,6 +102,24 @@ def grad_and_hessian(theta, x, y):
 
 def flat(params):
     return torch.cat([params["weight"].reshape(-1, 1), params["bias"].reshape(-1, 1)])
+
+
+# ---------------------------------------------------------------------------------------
+# Exercise checks
+# ---------------------------------------------------------------------------------------
+def one_percent_off(fn, factor: float = 1.01):
+    """`fn` whose answer has every float in it (numbers, floating tensors, inside tuples, lists and
+    dicts) multiplied by `factor`: the near miss that every exercise check must refuse."""
+    def scale(x):
+        if isinstance(x, torch.Tensor) and x.is_floating_point() or isinstance(x, float):
+            return x * factor
+        if isinstance(x, (tuple, list)):
+            return type(x)(scale(v) for v in x)
+        if isinstance(x, dict):
+            return {k: scale(v) for k, v in x.items()}
+        return x
+
+    return lambda *args, **kwargs: scale(fn(*args, **kwargs))
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,7 +13,9 @@ from metalearn_edu.analysis import (
     find_heads,
     format_ci,
     mean_ci,
+    paired_ci,
     punctuation_ids,
+    seed_ci,
     unigram_log_probs,
     unigram_loss,
 )
@@ -245,3 +247,142 @@ def test_mean_ci_errors_and_format():
     assert mean_ci([2.0, 2.0]) == (2.0, 0.0)
     assert format_ci(0.61234, 0.0209) == "0.612 ± 0.021"
     assert format_ci(12.3456, 0.5, digits=1) == "12.3 ± 0.5"
+
+
+# ---------------------------------------------------------------------------------------
+# Intervals pinned against an independent computation (numpy and scipy's t.interval), with
+# unequal values and unequal numbers of episodes, so that a wrong mean, a wrong degrees of
+# freedom or a normal quantile cannot pass.
+def _t_interval_half(values, confidence=0.95):
+    np = pytest.importorskip("numpy")
+    stats = pytest.importorskip("scipy.stats")
+    values = np.asarray(values, dtype=float)
+    low, high = stats.t.interval(confidence, len(values) - 1, loc=values.mean(),
+                                 scale=values.std(ddof=1) / math.sqrt(len(values)))
+    return (low + high) / 2, (high - low) / 2
+
+
+def test_paired_ci_half_width_against_scipy():
+    a, b = [0.71, 0.64, 0.80, 0.58, 0.69], [0.60, 0.61, 0.70, 0.49, 0.66]
+    mean, half = paired_ci(a, b, confidence=0.9)
+    want_mean, want_half = _t_interval_half([x - y for x, y in zip(a, b)], 0.9)
+    assert mean == pytest.approx(want_mean, rel=1e-12) and half == pytest.approx(want_half, rel=1e-9)
+    assert paired_ci(b, a) == pytest.approx((-paired_ci(a, b)[0], paired_ci(a, b)[1]))  # a - b, not b - a
+    with pytest.raises(ValueError, match="same items"):
+        paired_ci([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+def test_seed_ci_means_each_seed_over_its_own_episodes():
+    # three seeds with 2, 3 and 4 episodes: each seed's number is the mean over its own episodes
+    per_seed = [[0.6, 0.9], [0.5, 0.7, 0.6], [0.8, 0.8, 0.9, 0.7]]
+    baseline = [[0.5, 0.6], [0.5, 0.5, 0.5], [0.6, 0.7, 0.7, 0.6]]
+    mean, half, values = seed_ci(per_seed, baseline)
+    want = [sum(a) / len(a) - sum(b) / len(b) for a, b in zip(per_seed, baseline)]
+    assert values == pytest.approx(want, rel=1e-12)
+    want_mean, want_half = _t_interval_half(want)  # 2 degrees of freedom: t = 4.30
+    assert mean == pytest.approx(want_mean, rel=1e-12) and half == pytest.approx(want_half, rel=1e-9)
+    mean, half, values = seed_ci(per_seed, confidence=0.8)
+    assert values == pytest.approx([0.75, 0.6, 0.8], rel=1e-12)
+    assert (mean, half) == pytest.approx(_t_interval_half([0.75, 0.6, 0.8], 0.8), rel=1e-9)
+    with pytest.raises(ValueError, match="same seeds and episodes"):
+        seed_ci(per_seed, [[0.5, 0.6], [0.5, 0.5, 0.5], [0.6, 0.7, 0.7]])
+
+
+def test_mean_ci_confidence_bounds_and_tensor_shapes():
+    with pytest.raises(ValueError, match="confidence"):
+        mean_ci([1.0, 2.0], confidence=0.0)
+    with pytest.raises(ValueError, match="confidence"):
+        mean_ci([1.0, 2.0], confidence=-0.5)
+    assert mean_ci([1.0, 2.0], confidence=1e-9)[1] == pytest.approx(0.0, abs=1e-6)  # just inside (0, 1)
+    grid = torch.tensor([[0.2, 0.5, 0.9], [0.4, 0.1, 0.7]])  # any shape: every element is one value
+    assert mean_ci(grid) == pytest.approx(_t_interval_half(grid.flatten().tolist()), rel=1e-6)
+
+
+def test_format_ci_rounds_both_numbers_to_the_digits():
+    assert format_ci(0.61234, 0.0209) == "0.612 ± 0.021"
+    assert format_ci(0.6, 0.25, digits=2) == "0.60 ± 0.25"
+
+
+def test_count_tokens_vocabulary_checks_and_dtype():
+    assert count_tokens(torch.tensor([0, 0, -100]), 1).tolist() == [2]  # V = 1 is a vocabulary
+    assert count_tokens(torch.tensor([1, 1, 0]), 2).dtype == torch.long
+    assert count_tokens(torch.tensor(3), 5).tolist() == [0, 0, 0, 1, 0]  # a 0-d tensor is one id
+    for bad in (0, -3, 2.0, "5"):
+        with pytest.raises(ValueError, match="vocab_size"):
+            count_tokens(torch.tensor([0]), bad)
+
+
+def test_unigram_log_probs_defaults_dtype_and_small_totals():
+    log_probs = unigram_log_probs(torch.tensor([0, 2]))  # Laplace by default: (1, 3) / 4
+    assert log_probs.dtype == torch.float32
+    assert log_probs.exp().tolist() == pytest.approx([0.25, 0.75])
+    # a total below 1 is fine: only a zero total is refused
+    assert unigram_log_probs(torch.zeros(2), smoothing=0.25).exp().tolist() == pytest.approx([0.5, 0.5])
+    # float64 inside: next to an unseen id, a token seen 2^24 times has a probability below 1
+    # (float32 arithmetic would round 2^24 + 1 to 2^24 and give it log p = 0 exactly)
+    assert unigram_log_probs(torch.tensor([2 ** 24, 0]))[0].item() == pytest.approx(-1 / (2 ** 24 + 2), rel=1e-3)
+    with pytest.raises(ValueError, match="non-negative"):
+        unigram_log_probs(torch.tensor([1.0, -1.0]))
+
+
+def test_unigram_loss_refuses_every_id_outside_the_vocabulary():
+    log_probs = unigram_log_probs(torch.ones(4))
+    for bad in ([0, -5], [0, 4], [-5, 4], [7]):
+        with pytest.raises(ValueError, match="targets must lie"):
+            unigram_loss(log_probs, torch.tensor(bad))
+    assert unigram_loss(log_probs, torch.tensor([3, -100])) == pytest.approx(math.log(4))
+
+
+def test_find_heads_breaks_ties_by_layer_then_head():
+    stats = {"prev": torch.tensor([[0.1, 0.7, 0.7], [0.7, 0.9, 0.1]])}
+    assert find_heads(stats) == [(1, 1), (0, 1), (0, 2), (1, 0)]
+
+
+def test_punctuation_ids_default_chars_and_exact_sets():
+    class Vocab:
+        tokens = ["[CLS]", ".", ",", ".,", "!", "a.", "", ",,", "X"]
+
+        def __len__(self):
+            return len(self.tokens)
+
+        def convert_ids_to_tokens(self, ids):
+            return [self.tokens[i] for i in ids]
+
+    assert punctuation_ids(Vocab()) == [1, 2, 3, 7]
+    assert punctuation_ids(Vocab(), chars=".") == [1]  # a token made of exactly the allowed set counts
+    assert punctuation_ids(Vocab(), chars=None) == [1, 2, 3, 4, 7]
+
+
+def test_a_statistic_with_a_single_query_is_that_query_and_none_is_nan():
+    # one sequence of two tokens: the previous-token statistic has exactly one query (position 1)
+    a = torch.tensor([[[[1.0, 0.0], [0.3, 0.7]]]])  # (B=1, H=1, T=2, T=2)
+    ids = torch.tensor([[CLS, SEP]])
+    stats = attention_pattern_stats([a], ids, torch.ones_like(ids))
+    assert stats["prev"].item() == pytest.approx(0.3) and stats["next"].item() == pytest.approx(0.0)
+    one = attention_pattern_stats([torch.ones(2, 3, 1, 1)], torch.tensor([[CLS], [CLS]]))
+    assert one["prev"].shape == (1, 3) and torch.isnan(one["prev"]).all() and torch.isnan(one["next"]).all()
+    assert one["self"].tolist() == [[1.0, 1.0, 1.0]]
+
+
+def test_left_padding_counts_only_real_previous_tokens():
+    # [PAD] [CLS] w [SEP]: query 1 has a padding "previous" token and must not count
+    ids, mask = torch.tensor([[PAD, CLS, 10, SEP]]), torch.tensor([[0, 1, 1, 1]])
+    a = torch.zeros(1, 1, 4, 4)
+    a[0, 0, 1, 1] = 1.0
+    a[0, 0, 2, 1] = a[0, 0, 3, 2] = 1.0  # queries 2 and 3 attend to their previous token
+    a[0, 0, 0, 0] = 1.0
+    stats = attention_pattern_stats([a], ids, mask)
+    assert stats["prev"].item() == pytest.approx(1.0)  # queries 2 and 3 only
+    assert stats["self"].item() == pytest.approx(1 / 3)
+
+
+def test_shape_errors_name_batch_and_heads():
+    ids, mask = make_ids([4, 4], 4)
+    with pytest.raises(ValueError, match=r"attentions\[0\]"):
+        attention_pattern_stats([torch.zeros(3, 2, 4, 4)], ids, mask)  # batch 3 for 2 sequences
+    with pytest.raises(ValueError, match="heads"):
+        attention_pattern_stats([torch.zeros(2, 2, 4, 4), torch.zeros(2, 3, 4, 4)], ids, mask)
+    with pytest.raises(ValueError, match="input_ids"):
+        attention_pattern_stats([torch.zeros(2, 2, 4, 4)], ids[0], mask)
+    with pytest.raises(ValueError, match="attention_mask"):
+        attention_pattern_stats([torch.zeros(2, 2, 4, 4)], ids, mask[:, :3])

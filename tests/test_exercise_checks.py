@@ -16,6 +16,7 @@ import torch
 
 from metalearn_edu import exercises as ex
 from metalearn_edu.exercises import ExerciseFailed, ExerciseNotDone
+from helpers import UNDER_MUTMUT, one_percent_off
 
 
 def _stub(hint: str):
@@ -38,6 +39,8 @@ def _fails(check, *args, match: str) -> str:
 
 
 def _not_done(check, fn, *args, match: str = "") -> None:
+    if match == "library" and UNDER_MUTMUT:
+        return  # see helpers.UNDER_MUTMUT
     with pytest.raises(ExerciseNotDone, match=match):
         check(fn, *args)
 
@@ -487,3 +490,44 @@ def _phi(theta, task, inner_lr, inner_steps):
     for _ in range(inner_steps):
         phi = phi - inner_lr * task.curvature @ (phi - task.centre)
     return phi - task.centre
+
+
+# ---------------------------------------------------------------------------------------
+# Near misses: every check with a numeric answer refuses one 1% off (or off by one)
+# ---------------------------------------------------------------------------------------
+def attention_with_key_mask(q, k, v, key_mask=None):
+    scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
+    if key_mask is not None:
+        scores = scores.masked_fill(~key_mask[:, None, None, :], float("-inf"))
+    weights = scores.softmax(dim=-1)
+    return weights @ v, weights
+
+
+NUMERIC_CHECKS = {
+    "causal_attention": (ex.check_causal_attention, causal_attention),
+    "cls_attention": (ex.check_cls_attention, cls_attention),
+    "attention_matches_library": (ex.check_attention_matches_library, attention_with_key_mask),
+    "perplexity_ratio": (ex.check_perplexity_ratio, perplexity_ratio),
+    "unigram_loss": (ex.check_unigram_loss, unigram_baseline),
+    "quadratic_meta_gradient": (ex.check_quadratic_meta_gradient, meta_gradient),
+    "first_order_step": (ex.check_first_order_step, first_order_grads),
+    "meta_sgd_lr_gradient": (ex.check_meta_sgd_lr_gradient, meta_sgd_lr_grads),
+    "reptile_update": (ex.check_reptile_update, my_reptile_step),
+    "line_meta_gradient": (ex.check_line_meta_gradient, line_meta_gradient),
+}
+
+
+@pytest.mark.parametrize("name", NUMERIC_CHECKS)
+@pytest.mark.parametrize("factor", [1.01, 0.99])
+def test_every_numeric_check_refuses_an_answer_one_percent_off(name, factor, capsys):
+    check, solution = NUMERIC_CHECKS[name]
+    _passes(check, solution, capsys=capsys)
+    with pytest.raises(ExerciseFailed):
+        check(one_percent_off(solution, factor))
+
+
+def test_counting_checks_refuse_an_answer_off_by_one(capsys):
+    _passes(ex.check_parameter_count, count_parameters, capsys=capsys)
+    for off in (1, -1):
+        with pytest.raises(ExerciseFailed):
+            ex.check_parameter_count(lambda cfg: count_parameters(cfg) + off)

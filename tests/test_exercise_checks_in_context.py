@@ -80,3 +80,14 @@ def test_induction_score(capsys):
 
     with pytest.raises(ExerciseNotDone, match="library"):
         ex.check_induction_score(lambda a, L: head_scores([a[:, None]], L, 1)[0, 0])
+
+
+@pytest.mark.parametrize("factor", [1.01, 0.99])
+def test_every_numeric_check_refuses_an_answer_one_percent_off(factor, capsys):
+    from helpers import one_percent_off
+
+    for check, solution in [(ex.check_context_tokens, context_tokens), (ex.check_induction_score, induction_score)]:
+        check(solution)
+        assert capsys.readouterr().out.startswith("✓ ")
+        with pytest.raises(ExerciseFailed):
+            check(one_percent_off(solution, factor))

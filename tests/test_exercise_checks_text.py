@@ -15,6 +15,7 @@ from metalearn_edu.episodes import mask_word
 from metalearn_edu.exercises import (ExerciseFailed, ExerciseNotDone, check_mask_word, check_proto_head,
                                      check_protonet_loss, check_seed_interval, check_smlmt_task)
 from metalearn_edu.meta import prototypes
+from helpers import UNDER_MUTMUT, one_percent_off
 
 
 def stub(*args, **kwargs):
@@ -32,8 +33,9 @@ def test_proto_head(capsys):
     assert capsys.readouterr().out.startswith("✓")
     with pytest.raises(ExerciseNotDone):
         check_proto_head(stub)
-    with pytest.raises(ExerciseNotDone):
-        check_proto_head(lambda f, y, n: (2 * prototypes(f, y, n), -(prototypes(f, y, n) ** 2).sum(-1)))
+    if not UNDER_MUTMUT:  # see helpers.UNDER_MUTMUT
+        with pytest.raises(ExerciseNotDone):
+            check_proto_head(lambda f, y, n: (2 * prototypes(f, y, n), -(prototypes(f, y, n) ** 2).sum(-1)))
     with pytest.raises(ExerciseFailed, match="twice"):
         check_proto_head(lambda f, y, n: (proto_head(f, y, n)[0] / 2, proto_head(f, y, n)[1]))
     with pytest.raises(ExerciseFailed, match="sign"):
@@ -104,8 +106,9 @@ def test_mask_word():
     check_mask_word(mine)
     with pytest.raises(ExerciseNotDone):
         check_mask_word(stub)
-    with pytest.raises(ExerciseNotDone):
-        check_mask_word(mask_word)
+    if not UNDER_MUTMUT:  # see helpers.UNDER_MUTMUT
+        with pytest.raises(ExerciseNotDone):
+            check_mask_word(mask_word)
     with pytest.raises(ExerciseFailed, match="whole words"):
         check_mask_word(lambda s, w: s.replace(w, "[MASK]"))
 
@@ -181,8 +184,9 @@ def test_class_split(capsys):
     assert "✓" in capsys.readouterr().out
     with pytest.raises(ExerciseNotDone):
         check_class_split(stub)
-    with pytest.raises(ExerciseNotDone):
-        check_class_split(lambda labels, n, g: split_classes(labels, n, seed=int(torch.randint(9, (), generator=g))))
+    if not UNDER_MUTMUT:  # see helpers.UNDER_MUTMUT
+        with pytest.raises(ExerciseNotDone):
+            check_class_split(lambda labels, n, g: split_classes(labels, n, seed=int(torch.randint(9, (), generator=g))))
     with pytest.raises(ExerciseFailed, match="both sides"):
         check_class_split(lambda labels, n, g: (sorted(set(labels)), class_split(labels, n, g)[1]))
     with pytest.raises(ExerciseFailed, match="random"):
@@ -261,8 +265,9 @@ def test_bio_to_spans(capsys):
     assert "✓" in capsys.readouterr().out
     with pytest.raises(ExerciseNotDone):
         check_bio_to_spans(stub)
-    with pytest.raises(ExerciseNotDone):
-        check_bio_to_spans(bio_to_spans)
+    if not UNDER_MUTMUT:  # see helpers.UNDER_MUTMUT
+        with pytest.raises(ExerciseNotDone):
+            check_bio_to_spans(bio_to_spans)
     strict = lambda tags: [s for s in bio_spans(tags) if tags[s[0]].startswith("B-")]  # noqa: E731 - drops O I-X
     with pytest.raises(ExerciseFailed, match="starts a new entity"):
         check_bio_to_spans(strict)
@@ -298,3 +303,20 @@ def test_span_f1(capsys):
 
     with pytest.raises(ExerciseFailed, match="overlapping"):
         check_span_f1(overlap)
+
+
+# Near misses ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("factor", [1.01, 0.99])
+def test_every_numeric_check_refuses_an_answer_one_percent_off(factor, capsys):
+    from metalearn_edu.exercises import check_crossing_point, check_span_f1
+
+    for check, solution in [(check_proto_head, proto_head), (check_protonet_loss, protonet_loss),
+                            (check_seed_interval, seed_interval), (check_crossing_point, crossing),
+                            (check_span_f1, f1)]:
+        check(solution)
+        assert "✓" in capsys.readouterr().out
+        with pytest.raises(ExerciseFailed):
+            check(one_percent_off(solution, factor))
+    # the interval's half-width alone 1% off (the mean right): Student's t, not a rounded 4.3
+    with pytest.raises(ExerciseFailed):
+        check_seed_interval(lambda m, b: (seed_interval(m, b)[0], seed_interval(m, b)[1] * factor))

@@ -236,3 +236,82 @@ def test_maml_learns_sinusoids():
     assert post[0] + post[1] < pre[0] - pre[1]  # the 95% intervals do not overlap
     assert post[0] < 0.7 * pre[0]
     assert post[0] < 0.7 * untrained.at(1)[0]
+
+
+# ---------------------------------------------------------------------------------------
+# The meta-batch mean, in the per-episode loop and in the batched path
+# ---------------------------------------------------------------------------------------
+def _closed_form_maml(theta, ep, alpha, inner_steps):
+    """(query loss at φ_K, MAML meta-gradient) on linear regression, from the closed forms above."""
+    phi, jac = theta.clone(), torch.eye(len(theta), dtype=torch.float64)
+    for _ in range(inner_steps):
+        g, h = grad_and_hessian(phi, ep.support_x, ep.support_y)
+        phi = phi - alpha * g
+        jac = (torch.eye(len(theta), dtype=torch.float64) - alpha * h) @ jac
+    residual = torch.cat([ep.query_x, torch.ones(len(ep.query_x), 1, dtype=phi.dtype)], 1) @ phi - ep.query_y
+    gq, _ = grad_and_hessian(phi, ep.query_x, ep.query_y)
+    return float((residual ** 2).mean()), jac.T @ gq
+
+
+@pytest.mark.parametrize("vectorize", [False, True])
+def test_meta_loss_and_gradient_are_the_mean_over_unequal_episodes(vectorize):
+    # three different episodes (a single one cannot tell a mean from a sum, or one task from all)
+    net, alpha, steps = linear(), 0.05, 2
+    episodes = [linreg_episode(s) for s in (3, 4, 5)]
+    theta = flat(dict(net.named_parameters())).detach()
+    per_episode = [_closed_form_maml(theta, ep, alpha, steps) for ep in episodes]
+    losses, grads = [p[0] for p in per_episode], [p[1] for p in per_episode]
+    assert min(abs(losses[i] - losses[j]) for i in range(3) for j in range(i)) > 1e-3
+    meta_loss, meta_grads = maml_step(functional_loss(net, "mse"), dict(net.named_parameters()), episodes, alpha,
+                                      steps, vectorize=vectorize)
+    assert float(meta_loss) == pytest.approx(sum(losses) / 3, rel=1e-10)
+    assert torch.allclose(flat(meta_grads), sum(grads) / 3, atol=1e-10)
+    _, fo = maml_step(functional_loss(net, "mse"), dict(net.named_parameters()), episodes, alpha, steps,
+                      first_order=True, vectorize=vectorize)
+    assert not torch.allclose(flat(fo), flat(meta_grads), atol=1e-6)  # the flag reaches this path
+
+
+# ---------------------------------------------------------------------------------------
+# meta_train's defaults (the MAML paper's sine settings) and argument checks
+# ---------------------------------------------------------------------------------------
+def test_meta_train_defaults_are_the_papers_and_reach_the_run(capsys):
+    net, tasks = sinusoid_mlp(seed=0), SinusoidTasks(seed=0)
+    seen = []
+
+    def episodes(i):
+        seen.append(i)
+        return tasks.episode(i, k_shot=5)
+
+    history = meta_train(net, functional_loss(net, "mse"), episodes, steps=2)
+    assert history.algorithm == "maml" and history.steps == [1, 2]  # second order, every step logged
+    assert history.settings == dict(meta_batch_size=25, inner_lr=0.01, inner_steps=1, outer_lr=1e-3,
+                                    first_order=False, seed=0, first_index=0)
+    assert seen == list(range(50))  # episodes 0..24, then 25..49
+    assert capsys.readouterr().err == ""  # no progress bar unless asked for
+
+
+def test_meta_train_checks_its_arguments_by_name():
+    net, tasks = sinusoid_mlp(seed=0), SinusoidTasks(seed=0)
+    loss_fn, episodes = functional_loss(net, "mse"), lambda i: tasks.episode(i, k_shot=5)
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match=rf"^meta_batch_size={bad} is not allowed"):
+            meta_train(net, loss_fn, episodes, steps=1, meta_batch_size=bad)
+    for bad in (0.0, -1e-3):
+        with pytest.raises(ValueError, match=r"^outer_lr=.* \(e\.g\. 1e-3\)"):
+            meta_train(net, loss_fn, episodes, steps=1, outer_lr=bad)
+    with pytest.raises(ValueError, match="^time_budget="):
+        meta_train(net, loss_fn, episodes, steps=None, time_budget=-1.0)
+    history = meta_train(net, loss_fn, episodes, steps=None, time_budget=1e-9, meta_batch_size=2)
+    assert history.steps == [1]  # the budget alone stops the run, after its first step
+
+
+def test_meta_train_learns_and_clamps_inner_learning_rates():
+    # inner rates of 0.3 on linear regression: one Adam step of size 1 moves each rate by about ±1,
+    # so the weight's rate would go negative and is projected back to 0, the bias's grows
+    net = linear()
+    rates = learnable_inner_lrs(dict(net.named_parameters()), init=0.3)
+    history = meta_train(net, functional_loss(net, "mse"), lambda i: linreg_episode(i), steps=1, meta_batch_size=2,
+                         inner_lr=rates, outer_lr=1.0)
+    assert history.settings["inner_lr"] == "learned"
+    assert float(rates["weight"].detach()) == 0.0  # clamped at 0, not about -0.7
+    assert float(rates["bias"].detach()) == pytest.approx(1.3, abs=1e-6)  # Adam's first step: ±outer_lr

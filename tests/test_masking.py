@@ -273,3 +273,63 @@ def test_bad_inputs_raise_helpfully():
         MaskingVocab(vocab_size=10, mask_id=4, special_ids=(11,))
     with pytest.raises(ValueError, match="continuation"):
         MaskingVocab(vocab_size=10, mask_id=4, special_ids=(), continuation=torch.zeros(9, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("field", ["mask_token_frac", "random_token_frac"])
+def test_each_fraction_above_one_is_refused_by_its_own_check(field):
+    # the other fraction 0, so the sum check alone would not name this field first
+    other = "random_token_frac" if field == "mask_token_frac" else "mask_token_frac"
+    for value in (1.5, 2.5):
+        with pytest.raises(ValueError, match=rf"^{field}={value} is not allowed; it must be a number in \[0, 1\]"):
+            MaskingConfig(**{field: value, other: 0.0})
+    assert MaskingConfig(**{field: 1.0, other: 0.0}).keep_frac == 0.0
+
+
+def test_the_sum_of_fractions_tolerates_only_rounding():
+    assert MaskingConfig(mask_token_frac=1.0, random_token_frac=1e-9).keep_frac == 0.0  # rounding: allowed
+    with pytest.raises(ValueError, match=r"mask_token_frac \+ random_token_frac"):
+        MaskingConfig(mask_token_frac=1.0, random_token_frac=1e-8)
+
+
+def test_masking_vocab_boundaries():
+    # the smallest vocabulary: one special id and one ordinary id; mask_id 0 is a valid id
+    vocab = MaskingVocab(vocab_size=2, mask_id=0, special_ids=())
+    assert vocab.special_ids == (0,) and vocab.random_ids.tolist() == [1]
+    for bad_size in (1, 0, -2):
+        with pytest.raises(ValueError, match=f"^vocab_size={bad_size} is not allowed"):
+            MaskingVocab(vocab_size=bad_size, mask_id=0, special_ids=())
+    with pytest.raises(ValueError, match="special_ids contains \\[10\\]"):
+        MaskingVocab(vocab_size=10, mask_id=4, special_ids=(10,))  # V itself is outside [0, V)
+    with pytest.raises(ValueError, match="special_ids contains \\[-1\\]"):
+        MaskingVocab(vocab_size=10, mask_id=4, special_ids=(-1,))
+
+
+def test_input_checks_name_what_they_got():
+    vocab = make_vocab()
+    with pytest.raises(ValueError, match=r"got \(2,\); use input_ids.unsqueeze\(0\)"):
+        mask_tokens(torch.tensor([5, 6]), vocab)
+    with pytest.raises(ValueError, match="got list"):
+        mask_tokens([[5, 6]], vocab)
+    for dtype in (torch.float32, torch.float64, torch.bool):
+        with pytest.raises(ValueError, match=f"integer ids, got dtype {dtype}"):
+            mask_tokens(torch.tensor([[1, 0]], dtype=dtype), vocab)
+    with pytest.raises(ValueError, match=rf"ids in \[{V}, {V}\]"):
+        mask_tokens(torch.tensor([[V]]), vocab)  # a single id is checked too
+    with pytest.raises(ValueError, match=r"ids in \[-1, -1\]"):
+        mask_tokens(torch.tensor([[-1]]), vocab)
+
+
+def test_int32_ids_and_a_list_of_continuation_flags():
+    # the corrupted ids keep the input's integer dtype, random replacements included
+    ids = torch.randint(5, V, (4, 64), generator=torch.Generator().manual_seed(1)).to(torch.int32)
+    config = MaskingConfig(mask_prob=1.0, mask_token_frac=0.0, random_token_frac=1.0)
+    out = mask_tokens(ids, make_vocab(), config, torch.Generator().manual_seed(0))
+    assert out.input_ids.dtype == torch.int32 and out.randomized.all()
+    # continuation given as a list is stored as a bool tensor, and whole-word masking uses it
+    flags = [False] * V
+    flags[7] = True
+    vocab = MaskingVocab(vocab_size=V, mask_id=MASK, special_ids=SPECIALS, continuation=flags)
+    assert isinstance(vocab.continuation, torch.Tensor) and vocab.continuation.dtype == torch.bool
+    words = mask_tokens(torch.tensor([[6, 7, 8, 7]]), vocab, MaskingConfig(mask_prob=0.5, whole_word=True),
+                        torch.Generator().manual_seed(3))
+    assert words.selected[0, 0] == words.selected[0, 1] and words.selected[0, 2] == words.selected[0, 3]

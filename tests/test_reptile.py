@@ -69,3 +69,27 @@ def test_reptile_step_detects_divergence():
     net, loss_fn, params, tasks = sine_setup()
     with pytest.raises(InnerLoopDivergedError):
         reptile_step(loss_fn, params, tasks.batch(0, 2, k_shot=5), inner_lr=1e3, inner_steps=1, outer_lr=0.1)
+
+
+@pytest.mark.parametrize("vectorize", [False, True])
+def test_reptile_moves_towards_the_mean_of_unequal_adapted_weights(vectorize):
+    # the per-episode loop (vectorize=False) and the batched path, on three different episodes
+    net, alpha, epsilon, steps = linear(), 0.05, 0.4, 3
+    episodes = [linreg_episode(s) for s in (6, 7, 8)]
+    theta = flat(dict(net.named_parameters())).detach().clone()
+    phis, losses = [], []
+    for ep in episodes:
+        phi = theta.clone()
+        for _ in range(steps):
+            phi = phi - alpha * grad_and_hessian(phi, ep.support_x, ep.support_y)[0]
+        phis.append(phi)
+        xa = torch.cat([ep.query_x, torch.ones(len(ep.query_x), 1, dtype=phi.dtype)], 1)
+        losses.append(float(((xa @ phi - ep.query_y) ** 2).mean()))
+    assert min(float((phis[i] - phis[j]).abs().max()) for i in range(3) for j in range(i)) > 1e-3
+    mean_phi = sum(phis) / 3
+    query_loss, delta = reptile_step(functional_loss(net, "mse"), dict(net.named_parameters()), episodes, alpha,
+                                     steps, epsilon, vectorize=vectorize)
+    assert torch.allclose(flat(delta), mean_phi - theta, atol=1e-12)
+    assert torch.allclose(flat(dict(net.named_parameters())).detach(), theta + epsilon * (mean_phi - theta),
+                          atol=1e-12)
+    assert float(query_loss) == pytest.approx(sum(losses) / 3, rel=1e-10)
