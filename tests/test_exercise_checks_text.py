@@ -308,10 +308,10 @@ def test_span_f1(capsys):
 # Near misses ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("factor", [1.01, 0.99])
 def test_every_numeric_check_refuses_an_answer_one_percent_off(factor, capsys):
-    from metalearn_edu.exercises import check_crossing_point, check_span_f1
+    from metalearn_edu.exercises import check_paired_power, check_span_f1
 
     for check, solution in [(check_proto_head, proto_head), (check_protonet_loss, protonet_loss),
-                            (check_seed_interval, seed_interval), (check_crossing_point, crossing),
+                            (check_seed_interval, seed_interval), (check_paired_power, paired_power),
                             (check_span_f1, f1)]:
         check(solution)
         assert "✓" in capsys.readouterr().out

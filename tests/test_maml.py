@@ -285,7 +285,7 @@ def test_meta_train_defaults_are_the_papers_and_reach_the_run(capsys):
     history = meta_train(net, functional_loss(net, "mse"), episodes, steps=2)
     assert history.algorithm == "maml" and history.steps == [1, 2]  # second order, every step logged
     assert history.settings == dict(meta_batch_size=25, inner_lr=0.01, inner_steps=1, outer_lr=1e-3,
-                                    first_order=False, seed=0, first_index=0)
+                                    first_order=False, seed=0, first_index=0, on_divergence="raise")
     assert seen == list(range(50))  # episodes 0..24, then 25..49
     assert capsys.readouterr().err == ""  # no progress bar unless asked for
 
