@@ -66,13 +66,26 @@ def _last_step(curve: dict[str, Any], first: int, size: int) -> list[float]:
     return [row[-1] for row in curve["per_episode"][start:start + size]]
 
 
+def _cell_blocks(study: dict[str, Any], entry: dict[str, Any], cell: str) -> dict[int, list[float]]:
+    """Seed -> the per-episode values (last test step) of one model on one cell. A model trained once
+    per seed was scored on seed s's block of episodes; an untrained model (``eval`` only) was scored
+    on every block, and is cut into them (block s: episodes s·E … s·E + E − 1)."""
+    size, seeds = study["settings"]["episodes"], study["settings"]["seeds"]
+    if "seeds" in entry:
+        return {s: [r[-1] for r in entry["seeds"][str(s)]["eval"][cell]["per_episode"]]
+                for s in seeds if str(s) in entry["seeds"] and cell in entry["seeds"][str(s)]["eval"]}
+    if cell not in entry.get("eval", {}):
+        return {}  # e.g. a bag of words has no NER cell
+    return {s: _last_step(entry["eval"][cell], s * size, size) for s in seeds}
+
+
 def few_shot_table(study: dict[str, Any], cells: tuple[str, ...] = CELLS) -> dict[str, dict[str, dict[str, Any]]]:
     """Method -> cell -> ``mean``, ``half`` (over seeds), and ``diff``/``diff_half``/``diff_per_seed``
     (paired with the MLM start on each seed's episodes), ``steps`` (outer steps per seed, when the
     study recorded them). Methods with fewer than two finished seeds are left out."""
-    size, seeds = study["settings"]["episodes"], study["settings"]["seeds"]
+    seeds = study["settings"]["seeds"]
     models = study["models"]
-    mlm = {c: [_last_step(models["mlm"]["eval"][c], s * size, size) for s in seeds] for c in cells}
+    mlm = {c: _cell_blocks(study, models["mlm"], c) for c in cells}
     table: dict[str, dict[str, dict[str, Any]]] = {}
     for method, entry in models.items():
         rows: dict[str, dict[str, Any]] = {}
@@ -81,18 +94,14 @@ def few_shot_table(study: dict[str, Any], cells: tuple[str, ...] = CELLS) -> dic
         if len(done) < 2:
             continue
         for cell in cells:
-            if trained:
-                if any(cell not in entry["seeds"][str(s)]["eval"] for s in done):
-                    continue
-                per_seed = [[r[-1] for r in entry["seeds"][str(s)]["eval"][cell]["per_episode"]] for s in done]
-            else:
-                if cell not in entry.get("eval", {}):
-                    continue  # e.g. a bag of words has no NER cell
-                per_seed = [_last_step(entry["eval"][cell], s * size, size) for s in done]
+            blocks = _cell_blocks(study, entry, cell)
+            if len(blocks) < len(done):
+                continue  # a seed (or the whole model) has no result on this cell
+            per_seed = [blocks[s] for s in done]
             mean, half, values = seed_ci(per_seed)
             row: dict[str, Any] = {"mean": mean, "half": half, "per_seed": values}
             if method != "mlm":
-                d, dh, dv = seed_ci(per_seed, [mlm[cell][seeds.index(s)] for s in done])
+                d, dh, dv = seed_ci(per_seed, [mlm[cell][s] for s in done])
                 row.update(diff=d, diff_half=dh, diff_per_seed=dv)
             rows[cell] = row
         if trained and all("train" in entry["seeds"][str(s)] for s in done):
@@ -104,21 +113,10 @@ def few_shot_table(study: dict[str, Any], cells: tuple[str, ...] = CELLS) -> dic
 def paired_episode_differences(study: dict[str, Any], method: str, cell: str, reference: str = "mlm"
                                 ) -> list[list[float]]:
     """Per seed, the per-episode differences `method` − `reference` on that seed's episodes (the
-    values behind `few_shot_table`'s ``diff``). A model trained once per seed is scored on seed s's
-    block of episodes; an untrained model (``eval`` only) is cut into the same blocks."""
-    size, seeds = study["settings"]["episodes"], study["settings"]["seeds"]
-    models = study["models"]
-
-    def blocks(entry: dict[str, Any]) -> dict[int, list[float]]:
-        if "seeds" in entry:
-            return {s: [r[-1] for r in entry["seeds"][str(s)]["eval"][cell]["per_episode"]]
-                    for s in seeds if str(s) in entry["seeds"] and cell in entry["seeds"][str(s)]["eval"]}
-        if cell not in entry.get("eval", {}):
-            return {}
-        return {s: _last_step(entry["eval"][cell], i * size, size) for i, s in enumerate(seeds)}
-
-    a, b = blocks(models[method]), blocks(models[reference])
-    return [[x - y for x, y in zip(a[s], b[s])] for s in seeds if s in a and s in b]
+    values behind `few_shot_table`'s ``diff``; blocks as in `_cell_blocks`)."""
+    a = _cell_blocks(study, study["models"][method], cell)
+    b = _cell_blocks(study, study["models"][reference], cell)
+    return [[x - y for x, y in zip(a[s], b[s])] for s in study["settings"]["seeds"] if s in a and s in b]
 
 
 def power_table(study: dict[str, Any], cells: tuple[str, ...], effect: float = 0.02, reference: str = "mlm",
