@@ -43,6 +43,29 @@ def test_objective_gradient_is_first_order_maml(course_tokenizer):
         torch.testing.assert_close(g, 0.5 * ref[n], rtol=1e-4, atol=1e-7)
 
 
+def test_the_protonet_meta_term_is_the_weighted_mean_prototypical_loss(course_tokenizer):
+    from metalearn_edu.meta import ProtoNet
+
+    model, _, _, sampler = _setup(course_tokenizer)
+    objective = SMLMTObjective(sampler, meta_batch_size=2, learner="protonet")
+    loss, _ = objective.backward(model, step=1, weight=0.25)
+    ours = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    episodes = [sampler.episode(2), sampler.episode(3)]  # step 1 of a meta-batch of 2
+    protonet, params = ProtoNet(model), dict(model.named_parameters())
+    losses = [protonet(params, ep) for ep in episodes]  # two unequal episode losses
+    assert abs(float(losses[0].detach()) - float(losses[1].detach())) > 1e-4
+    reference = sum(losses) / 2
+    (0.25 * reference).backward()
+    assert loss == pytest.approx(float(reference.detach()), rel=1e-6)
+    assert set(ours) == {n for n, p in model.named_parameters() if p.grad is not None}
+    for n, p in model.named_parameters():
+        if p.grad is not None:
+            torch.testing.assert_close(ours[n], p.grad, rtol=1e-5, atol=1e-8)
+    with pytest.raises(ValueError, match="learner='reptile'"):
+        SMLMTObjective(sampler, learner="reptile")
+
+
 def test_objectives_train_what_they_should(course_tokenizer):
     runs = {}
     for objective, weight in (("mlm", 0.5), ("smlmt", 0.5), ("hybrid", 0.5)):

@@ -34,7 +34,7 @@ Params = dict[str, Tensor]
 # The parameter names of the per-episode N-way head of `TextClassifierLoss`.
 EPISODE_HEAD_NAMES: tuple[str, str] = ("head.weight", "head.bias")
 POOLINGS = ("cls", "mean", "mask", "tokens")
-HEAD_INITS = ("zero", "proto")
+HEAD_INITS = ("zero", "proto", "learned")
 
 
 def call_with(model: nn.Module, params: Params, args: tuple, kwargs: dict[str, Any] | None = None) -> Any:
@@ -283,7 +283,7 @@ class TextClassifierLoss(ClassificationLoss):
     """An encoder's features plus an N-way linear head that is made afresh for every episode.
 
     logits = W · f_θ(x) + b with W (N, D), b (N,) stored in the params dict as
-    ``"head.weight"`` / ``"head.bias"`` (`EPISODE_HEAD_NAMES`). The head is not
+    ``"head.weight"`` / ``"head.bias"`` (`EPISODE_HEAD_NAMES`). By default the head is not
     meta-learned (labels are permuted per episode, so a learned head would have nothing
     stable to learn); `episode_params` initialises it:
 
@@ -295,11 +295,16 @@ class TextClassifierLoss(ClassificationLoss):
       logits_k = −‖f − c_k‖² + ‖f‖², so before any step the head classifies like a
       prototypical network. With grad mode on, the meta-gradient flows through
       the prototypes into the encoder.
+    * ``head_init="learned"``: the head is part of θ (``params`` already holds ``head.weight``
+      and ``head.bias``, e.g. an ``nn.Linear(D, N)`` registered as ``model.head``), so its
+      starting weights are meta-learned and shared by every episode, as in the original MAML.
+      With labels fixed across episodes such a head can *memorise* the tasks
+      (`metalearn_edu.meta.memorisation`).
 
     Args:
         model: a `BertEncoder` (its MLM and classification heads are not used).
         pooling: ``"mean"`` (default), ``"cls"`` or ``"mask"`` (see `pool_features`).
-        head_init: ``"zero"`` or ``"proto"``.
+        head_init: ``"zero"``, ``"proto"`` or ``"learned"``.
         attention_impl: ``"explicit"`` (default; second-order MAML needs it on CPU)
             or ``"fused"`` (faster, for first-order, Reptile and evaluation).
         mask_token_id: the [MASK] id, for ``pooling="mask"``.
@@ -341,6 +346,11 @@ class TextClassifierLoss(ClassificationLoss):
             head.weight: (N, D); head.bias: (N,), N = ``episode.n_way``.
         """
         n_way = episode.n_way or int(episode.support_y.max()) + 1
+        if self.head_init == "learned":
+            if EPISODE_HEAD_NAMES[0] not in params or params[EPISODE_HEAD_NAMES[0]].shape[0] != n_way:
+                raise ValueError(f"head_init='learned' needs params['head.weight'] of shape ({n_way}, D) in θ; "
+                                 "register the head as model.head = nn.Linear(D, N)")
+            return dict(params)
         if self.head_init == "zero":
             d = self.model.cfg.d_model
             ref = next(iter(params.values()))
