@@ -28,6 +28,19 @@ stopping and resuming the run, which reproduces an uninterrupted run exactly): h
 the prototype head, which costs a fifth of the full protocol); at the end of the budget all four
 cells (K = 1, 5) on ``--episodes`` episodes with the full protocol (whose step-0 values are the
 curves' last points). The JSON keeps every per-episode accuracy; a stopped study resumes.
+
+**The ProtoNet meta term** (``--learner protonet``): the same sweep with the prototypical-network
+loss on the same SMLMT episodes in place of first-order MAML's (runs named ``protonet/λ=…``).
+
+**The optimizer-restart control** (``--parts equal_steps``): every run above starts a fresh AdamW
+with a 20-step warm-up, and a λ > 0 run takes about a fifth of λ = 0's steps in the same time. So
+for each seed, λ = 0 is run again for *exactly* the number of optimizer steps each λ > 0 run of that
+seed took (one resumed run per seed, stopped at each count; the same restart, batches and masks),
+and evaluated there: held-out MLM loss at every count, and the full few-shot protocol at the
+counts of the λ = 0.5 runs. "λ − (λ = 0 at equal steps)" is then the meta term's own effect.
+
+    python benchmarks/equal_compute.py --learner protonet --weights 0.5 --out ...   # ~25 min on 1 thread
+    python benchmarks/equal_compute.py --parts equal_steps --out ...                 # ~15 min on 1 thread
 """
 
 from __future__ import annotations
@@ -36,6 +49,7 @@ import argparse
 import copy
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -55,8 +69,9 @@ CELLS = ("smlmt_k1", "smlmt_k5", "bbc_k1", "bbc_k5")
 CURVE_CELLS = ("smlmt_k5", "bbc_k5")
 
 
-def run_name(weight: float, seed: int) -> str:
-    return f"lambda={weight:g}/seed={seed}"
+def run_name(weight: float, seed: int, learner: str = "fomaml") -> str:
+    prefix = "" if learner == "fomaml" else f"{learner}/"
+    return f"{prefix}lambda={weight:g}/seed={seed}"
 
 
 def objective_of(weight: float) -> str:
@@ -76,13 +91,13 @@ def evaluate_point(model, tokenizer, eval_blocks, vocab, log_uni, seed: int, fin
             **{c: evaluation[c] for c in cells}}
 
 
-def summary(results: dict[str, Any]) -> dict[str, Any]:
+def summary(results: dict[str, Any], learner: str = "fomaml") -> dict[str, Any]:
     """Per λ: final MLM loss and accuracies over seeds, and the paired difference from the start."""
     size, seeds = results["settings"]["episodes"], results["settings"]["seeds"]
     start = results.get("start", {})
     out: dict[str, Any] = {}
     for weight in results["settings"]["weights"]:
-        finals = [results["runs"].get(run_name(weight, s), {}).get("points", []) for s in seeds]
+        finals = [results["runs"].get(run_name(weight, s, learner), {}).get("points", []) for s in seeds]
         finals = [(s, pts[-1]) for s, pts in zip(seeds, finals) if pts and pts[-1].get("final")]
         if len(finals) < 2:
             continue
@@ -107,6 +122,48 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def equal_steps(results: dict[str, Any], start_model, tokenizer, train_blocks, eval_blocks, vocab, log_uni,
+                seeds: list[int], args: argparse.Namespace, save) -> None:
+    """λ = 0 from the same restart, stopped at every step count a λ > 0 run of the seed ended at."""
+    table = results.setdefault("equal_steps", {})
+    for seed in seeds:
+        finals = {name: entry["points"][-1]["steps"] for name, entry in results["runs"].items()
+                  if entry["seed"] == seed and entry["meta_weight"] > 0 and entry["points"]
+                  and entry["points"][-1].get("final")}
+        few_shot_at = {steps for name, steps in finals.items() if "lambda=0.5/" in name}
+        # a check that the rerun is the sweep's λ = 0 run: its first measured point, recomputed
+        first_point = results["runs"][run_name(0.0, seed)]["points"][0]
+        finals["check: " + run_name(0.0, seed)] = first_point["steps"]
+        rows = table.setdefault(str(seed), {})
+        if all(str(steps) in rows for steps in finals.values()):
+            continue
+        model = copy.deepcopy(start_model).train()
+        run_dir = Path(args.runs_dir) / f"equal_steps_seed={seed}"
+        shutil.rmtree(run_dir, ignore_errors=True)  # one run from the restart, stopped at every count in turn
+        for steps in sorted(set(finals.values())):
+            cfg = PretrainConfig(steps=1_000_000, batch_size=32, lr=args.lr, warmup_steps=20, min_lr_ratio=1.0,
+                                 precision="fp32", eval_every=1_000_000, checkpoint_every=50, seed=seed,
+                                 objective="mlm", meta_weight=0.0, stop_after=steps)  # the sweep's λ = 0 config
+            pretrain(model, train_blocks, eval_blocks, vocab, cfg, out_dir=run_dir, tokenizer_ref="shipped",
+                     progress=False, log=None)
+            model.eval()
+            row: dict[str, Any] = {"mlm": evaluate_mlm(model, eval_blocks, vocab, log_uni, precision="fp32"),
+                                   "runs": sorted(n for n, s in finals.items() if s == steps)}
+            if steps in few_shot_at:
+                row.update(evaluate_on_suites(model, tokenizer, args.episodes, args.inner_lr, args.test_steps,
+                                              first_episode=seed * args.episodes))
+            model.train()
+            if steps == first_point["steps"]:
+                row["check_stored_loss"] = first_point["eval"]["mlm"]["loss"]
+                if abs(row["mlm"]["loss"] - row["check_stored_loss"]) > 1e-6:
+                    raise SystemExit(f"the λ = 0 rerun of seed {seed} does not reproduce the sweep: MLM "
+                                     f"{row['mlm']['loss']:.6f} at {steps} steps, stored {row['check_stored_loss']:.6f}")
+            rows[str(steps)] = row
+            print(f"λ = 0, seed {seed}, {steps} steps: MLM {row['mlm']['loss']:.4f}"
+                  + (" (+ few-shot)" if steps in few_shot_at else ""), flush=True)
+            save()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", type=float, default=240, help="seconds of training per run")
@@ -122,6 +179,9 @@ def main() -> None:
     p.add_argument("--test-steps", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--runs-dir", default="runs/equal_compute", help="checkpoints (an interrupted run resumes)")
+    p.add_argument("--learner", default="fomaml", choices=("fomaml", "protonet"), help="the meta term's learner")
+    p.add_argument("--parts", default="sweep", choices=("sweep", "equal_steps"),
+                   help="sweep: the λ runs; equal_steps: λ = 0 stopped at each λ > 0 run's step count")
     p.add_argument("--quick", action="store_true", help="smoke run: 20 s budgets, 2 points, 10 episodes, 2 seeds")
     p.add_argument("--out", default=None)
     args = p.parse_args()
@@ -149,6 +209,8 @@ def main() -> None:
         previous = json.loads(out.read_text())
         if all(previous["settings"].get(k) == settings[k] for k in keys):
             results["runs"], results["start"] = previous.get("runs", {}), previous.get("start", {})
+            results["equal_steps"] = previous.get("equal_steps", {})
+            settings["weights"] = sorted(set(previous["settings"]["weights"]) | set(weights))  # all the runs kept
             print(f"resuming from {out}", flush=True)
 
     def save() -> None:
@@ -167,12 +229,16 @@ def main() -> None:
         print(f"start evaluated on {n_start} episodes per cell in {time.perf_counter() - t0:.0f} s", flush=True)
         save()
 
+    if args.parts == "equal_steps":
+        equal_steps(results, start_model, tokenizer, train_blocks, eval_blocks, vocab, log_uni, seeds, args, save)
+        return
     moments = [args.budget * (i + 1) / args.points for i in range(args.points)]
     for seed in seeds:
         sampler = text_task_suites(tokenizer, n_way=5, k_shot=5, q_query=5, train_seed=seed).smlmt_train
-        objective = SMLMTObjective(sampler, meta_batch_size=4, inner_lr=args.inner_lr, inner_steps=3)
+        objective = SMLMTObjective(sampler, meta_batch_size=4, inner_lr=args.inner_lr, inner_steps=3,
+                                   learner="maml" if args.learner == "fomaml" else args.learner)
         for weight in weights:
-            name = run_name(weight, seed)
+            name = run_name(weight, seed, args.learner)
             entry = results["runs"].setdefault(name, {"objective": objective_of(weight), "meta_weight": weight,
                                                       "seed": seed, "points": []})
             if len(entry["points"]) == len(moments):
@@ -205,6 +271,8 @@ def main() -> None:
                 save()
 
     results["summary"] = summary(results)
+    if any(name.startswith("protonet/") for name in results["runs"]):
+        results["summary_protonet"] = summary(results, "protonet")
     save()
     print("\n| λ | held-out MLM loss | " + " | ".join(CELLS) + " |\n|---|---:|" + "---:|" * len(CELLS))
     for weight, row in results["summary"].items():

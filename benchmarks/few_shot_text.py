@@ -19,6 +19,18 @@ self-supervised SMLMT tasks from the *training* articles, over the training word
   step 0 only (frozen encoder, prototype head: a prototypical network);
 * ``bow``: logistic regression on the support set's word indicators (sanity baseline).
 
+Controls for the comparisons above (chapter 5's like-for-like section):
+
+* ``maml_all`` / ``fomaml_all`` / ``reptile_all``: the same learners with *every* parameter
+  (embeddings, all blocks, head) in the inner loop. With the top block adapting, Reptile's update
+  θ ← θ + ε(φ̃ − θ) is zero outside that block; these runs make the adapted set a factor;
+* ``fomaml_steps``: first-order MAML stopped at second-order MAML's number of outer steps (per
+  seed), so "first-order vs second-order" is also compared at equal steps, not only equal time
+  (the count MAML's run recorded: it logged every 5th step, so MAML took up to 4 more);
+* ``anil``: second-order MAML whose inner loop adapts the head only (Raghu et al. 2020, ANIL).
+
+Every control gets the same budget (or step count), seeds and test episodes as the main learners.
+
 **Seeds.** Each meta-learner is trained with every seed of ``--seeds`` (the seed picks the
 stream of meta-training episodes and torch's RNG). Seed s is tested on its own block of test
 episodes, ``s·E … s·E + E − 1`` with E = ``--episodes``; the models that are not trained
@@ -56,29 +68,38 @@ from metalearn_edu.meta.text import SHOTS, TASKS, bag_of_words_on_suites, evalua
 from metalearn_edu.model import BertEncoder
 from metalearn_edu.pretrained import load_pretrained
 
-META_METHODS = ("maml", "fomaml", "reptile", "protonet")
+MAIN_META_METHODS = ("maml", "fomaml", "reptile", "protonet")
+CONTROL_METHODS = ("maml_all", "fomaml_all", "reptile_all", "fomaml_steps", "anil")
+META_METHODS = (*MAIN_META_METHODS, *CONTROL_METHODS)
 FIXED_METHODS = ("bow", "random", "mlm", "minilm")
-ALL_METHODS = ("bow", "random", "mlm", *META_METHODS, "minilm")
+ALL_METHODS = ("bow", "random", "mlm", *MAIN_META_METHODS, "minilm", *CONTROL_METHODS)
+ADAPTED_SETS = {"maml_all": "all", "fomaml_all": "all", "reptile_all": "all", "anil": "head"}
 CELLS = [f"{t}_k{k}" for t in TASKS for k in SHOTS]
 
 
 def meta_train_copy(method: str, start: BertEncoder, tokenizer: Any, seed: int,
-                    args: argparse.Namespace) -> tuple[BertEncoder, dict]:
-    """Meta-train a copy of `start` with `method` for `args.budget` seconds, with meta-training seed `seed`."""
+                    args: argparse.Namespace, steps: int | None = None) -> tuple[BertEncoder, dict]:
+    """Meta-train a copy of `start` with `method` and meta-training seed `seed`.
+
+    The run lasts `args.budget` seconds, or exactly `steps` outer steps when given (on CPU with one
+    thread a run of the same steps and seed is the same model: this rebuilds a stored run).
+    """
     model = copy.deepcopy(start).train()
     episodes = text_task_suites(tokenizer, n_way=5, k_shot=5, q_query=5, train_seed=seed).smlmt_train.episode
-    adapt_names = select_params(model, "top1")
-    common = dict(steps=None, time_budget=args.budget, seed=seed, progress=not args.quiet, log_every=5)
-    if method in ("maml", "fomaml"):
-        loss_fn = TextClassifierLoss(model, head_init="proto",
-                                     attention_impl="explicit" if method == "maml" else "fused")
+    adapt_names = select_params(model, ADAPTED_SETS.get(method, "top1"))
+    common = dict(steps=steps, time_budget=None if steps else args.budget, seed=seed, progress=not args.quiet,
+                  log_every=5)
+    if method in ("maml", "fomaml", "maml_all", "fomaml_all", "fomaml_steps", "anil"):
+        second_order = method in ("maml", "maml_all", "anil")
+        loss_fn = TextClassifierLoss(model, head_init="proto", attention_impl="explicit" if second_order else "fused")
         history = meta_train(model, loss_fn, episodes, meta_batch_size=4, inner_lr=args.inner_lr,
-                             inner_steps=args.train_steps, outer_lr=args.outer_lr, first_order=method == "fomaml",
-                             adapt_names=adapt_names, **common)
-    elif method == "reptile":
+                             inner_steps=args.train_steps, outer_lr=args.outer_lr, first_order=not second_order,
+                             adapt_names=adapt_names, on_divergence="skip", **common)
+    elif method in ("reptile", "reptile_all"):
         loss_fn = TextClassifierLoss(model, head_init="proto", attention_impl="fused")
         history = reptile_train(model, loss_fn, episodes, meta_batch_size=4, inner_lr=args.inner_lr,
-                                inner_steps=args.train_steps, outer_lr=0.1, adapt_names=adapt_names, **common)
+                                inner_steps=args.train_steps, outer_lr=0.1, adapt_names=adapt_names,
+                                on_divergence="skip", **common)
     elif method == "protonet":
         history = protonet_train(model, ProtoNet(model), episodes, meta_batch_size=4, lr=args.outer_lr, **common)
     else:
@@ -198,7 +219,13 @@ def main() -> None:
             if str(seed) in entry.get("seeds", {}):
                 continue
             t0 = time.perf_counter()
-            model, train = meta_train_copy(method, start, tokenizer, seed, args)
+            steps = None
+            if method == "fomaml_steps":  # second-order MAML's outer steps for this seed
+                maml_seeds = results["models"].get("maml", {}).get("seeds", {})
+                if str(seed) not in maml_seeds:
+                    raise SystemExit(f"fomaml_steps needs maml's seed {seed} in {out} first")
+                steps = maml_seeds[str(seed)]["train"]["outer_steps"]
+            model, train = meta_train_copy(method, start, tokenizer, seed, args, steps=steps)
             if args.save_models:
                 from metalearn_edu.pretrained import export_model
 

@@ -37,6 +37,17 @@ MODEL_NAMES = {"bow": "bag of words", "random": "random init", "mlm": "MLM (mlm-
                "fomaml": "MLM + first-order MAML", "reptile": "MLM + Reptile", "protonet": "MLM + ProtoNet",
                "minilm": "MiniLM (step 0)", "lambda=0": "more MLM (λ = 0)", "lambda=0.5": "hybrid (λ = 0.5)",
                "lambda=1": "SMLMT only (λ = 1)", "hybrid_smlmt": "Hybrid-SMLMT (SMLMT + BBC tasks)"}
+FEW_SHOT_CONTROLS = ("maml_all", "fomaml_all", "reptile_all", "fomaml_steps", "anil")
+MODEL_NAMES.update({"maml_all": "MLM + MAML, every parameter adapts", "fomaml_all": "MLM + first-order MAML, every parameter adapts",
+                    "reptile_all": "MLM + Reptile, every parameter adapts",
+                    "fomaml_steps": "MLM + first-order MAML, MAML's outer steps", "anil": "MLM + ANIL (head-only inner loop)"})
+# chapter 5's like-for-like comparisons: (name, a, b, what is held equal)
+LIKE_FOR_LIKE = (("Reptile: every parameter − top block", "reptile_all", "reptile", "CPU time"),
+                 ("first-order MAML: every parameter − top block", "fomaml_all", "fomaml", "CPU time"),
+                 ("MAML: every parameter − top block", "maml_all", "maml", "CPU time"),
+                 ("first-order − second-order MAML, equal time", "fomaml", "maml", "CPU time"),
+                 ("first-order − second-order MAML, equal steps", "fomaml_steps", "maml", "outer steps"),
+                 ("ANIL (head inner loop) − MAML (top block)", "anil", "maml", "CPU time"))
 DOMAIN_CELLS = ("movies_k1", "movies_k5", "debates_k1", "debates_k5")
 CHINESE_CELLS = ("ner_k1", "ner_k5", "sent_k1", "sent_k5")
 CELL_TITLES_ZH = {"ner_k1": "NER 3-way 1-shot (F1)", "ner_k5": "NER 3-way 5-shot (F1)",
@@ -79,15 +90,19 @@ def _cell_blocks(study: dict[str, Any], entry: dict[str, Any], cell: str) -> dic
     return {s: _last_step(entry["eval"][cell], s * size, size) for s in seeds}
 
 
-def few_shot_table(study: dict[str, Any], cells: tuple[str, ...] = CELLS) -> dict[str, dict[str, dict[str, Any]]]:
+def few_shot_table(study: dict[str, Any], cells: tuple[str, ...] = CELLS,
+                   controls: bool = False) -> dict[str, dict[str, dict[str, Any]]]:
     """Method -> cell -> ``mean``, ``half`` (over seeds), and ``diff``/``diff_half``/``diff_per_seed``
     (paired with the MLM start on each seed's episodes), ``steps`` (outer steps per seed, when the
-    study recorded them). Methods with fewer than two finished seeds are left out."""
+    study recorded them). Methods with fewer than two finished seeds are left out, and so are chapter
+    5's control runs (`FEW_SHOT_CONTROLS`, compared in `like_for_like_table`) unless `controls`."""
     seeds = study["settings"]["seeds"]
     models = study["models"]
     mlm = {c: _cell_blocks(study, models["mlm"], c) for c in cells}
     table: dict[str, dict[str, dict[str, Any]]] = {}
     for method, entry in models.items():
+        if method in FEW_SHOT_CONTROLS and not controls:
+            continue
         rows: dict[str, dict[str, Any]] = {}
         trained = "seeds" in entry
         done = [s for s in seeds if str(s) in entry.get("seeds", {})] if trained else seeds
@@ -141,7 +156,8 @@ def power_table(study: dict[str, Any], cells: tuple[str, ...], effect: float = 0
 
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for group in ("trained", "fixed"):
-        members = [m for m, e in study["models"].items() if m != reference and ("seeds" in e) == (group == "trained")]
+        members = [m for m, e in study["models"].items()
+                   if m != reference and m not in FEW_SHOT_CONTROLS and ("seeds" in e) == (group == "trained")]
         for cell in cells:
             seed_vars, episode_vars, used, shape = [], [], [], None
             for method in members:
@@ -238,7 +254,7 @@ def difference_curves(study: dict[str, Any], cell: str) -> dict[str, dict[str, l
     out = {}
     for method, entry in study["models"].items():
         done = [s for s in seeds if str(s) in entry.get("seeds", {})]
-        if len(done) < 2:
+        if len(done) < 2 or method in FEW_SHOT_CONTROLS:
             continue
         rows = [entry["seeds"][str(s)]["eval"][cell]["per_episode"] for s in done]
         n_steps = len(rows[0][0])
@@ -375,17 +391,18 @@ def crossing_point(k: list[int], diff: list[float]) -> float | None:
     return None
 
 
-def equal_compute_table(study: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def equal_compute_table(study: dict[str, Any], learner: str = "fomaml") -> dict[str, dict[str, Any]]:
     """λ (as text) -> ``mlm_loss`` and every cell over seeds (with the paired difference from the start),
     ``steps``/``tokens`` per seed, and ``curve``: per seed, the seconds, MLM losses and step-0 accuracies
-    of the measured points."""
+    of the measured points. `learner`: the meta term's (``"protonet"``: the runs named ``protonet/…``)."""
     size, seeds, weights = (study["settings"][k] for k in ("episodes", "seeds", "weights"))
     start, runs = study["start"], study["runs"]
+    prefix = "" if learner == "fomaml" else f"{learner}/"
     out: dict[str, dict[str, Any]] = {}
     for weight in weights:
         finished = []
         for s in seeds:
-            points = runs.get(f"lambda={weight:g}/seed={s}", {}).get("points", [])
+            points = runs.get(f"{prefix}lambda={weight:g}/seed={s}", {}).get("points", [])
             if points and points[-1].get("final"):
                 finished.append((s, points))
         if len(finished) < 2:
@@ -428,7 +445,7 @@ def _mean(values: list[float]) -> float:
 # README tables
 # ---------------------------------------------------------------------------------------
 def few_shot_markdown(study: dict[str, Any]) -> str:
-    """Chapter 5's table as Markdown (the README quotes it verbatim)."""
+    """Chapter 5's table as Markdown (the README quotes it verbatim); the controls have their own table."""
     table = few_shot_table(study)
     s = study["settings"]
     lines = ["| model | outer steps (per seed) | " + " | ".join(CELL_TITLES[c] for c in CELLS) + " |",
@@ -446,7 +463,222 @@ def few_shot_markdown(study: dict[str, Any]) -> str:
     lines.append("")
     lines.append(f"Accuracy after {s['test_steps']} test-time steps (bag of words and MiniLM: step 0); mean over "
                  f"{len(s['seeds'])} seeds, each tested on its own {s['episodes']} episodes per cell, ± the 95% "
-                 "t-interval over seeds; Δ: paired difference from the MLM start on the same episodes.")
+                 "t-interval over seeds; Δ: paired difference from the MLM start on the same episodes. Outer "
+                 "steps: the last step the run recorded (it logged every 5th, so a run took up to 4 more).")
+    return "\n".join(lines)
+
+
+def like_for_like_table(study: dict[str, Any]) -> list[dict[str, Any]]:
+    """Chapter 5's controlled comparisons (`LIKE_FOR_LIKE`) that the study holds: one row each with
+    ``name``, ``a``, ``b``, ``equal`` (what the two runs share), ``steps`` (outer steps per seed of a and b)
+    and, per cell, `paired_between`'s ``diff``/``diff_half``/``per_seed`` (seed s of both on the same episodes)."""
+    rows = []
+    for name, a, b, equal in LIKE_FOR_LIKE:
+        models = study["models"]
+        if a not in models or b not in models:
+            continue
+        try:
+            cells = paired_between(study, a, b, CELLS)
+        except ValueError:
+            continue  # fewer than two shared seeds
+        seeds = cells[CELLS[0]]["seeds"]
+        steps = {m: [models[m]["seeds"][str(s)]["train"]["outer_steps"] for s in seeds] for m in (a, b)}
+        rows.append({"name": name, "a": a, "b": b, "equal": equal, "steps": steps, **cells})
+    return rows
+
+
+def like_for_like_markdown(study: dict[str, Any]) -> str:
+    """`like_for_like_table` as Markdown."""
+    lines = ["| comparison (held equal) | outer steps a / b | " + " | ".join(CELL_TITLES[c] for c in CELLS) + " |",
+             "|---|---:|" + "---:|" * len(CELLS)]
+    for row in like_for_like_table(study):
+        steps = " / ".join(", ".join(str(n) for n in row["steps"][m]) for m in (row["a"], row["b"]))
+        lines.append(f"| {row['name']} ({row['equal']}) | {steps} | "
+                     + " | ".join(f"{row[c]['diff']:+.3f} ± {row[c]['diff_half']:.3f}" for c in CELLS) + " |")
+    lines.append("")
+    lines.append("Paired difference a − b in accuracy after the test protocol, seed s of both on seed s's episodes; "
+                 "± the 95% t-interval over seeds.")
+    return "\n".join(lines)
+
+
+FEATURE_REUSE_SETS = {"head": "head only", "top1": "top block + head", "all": "every parameter (α)",
+                      "all@0.1α": "every parameter (α / 10)"}
+
+
+def feature_reuse_table(study: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Start -> cell -> adapted set -> accuracy after the last test step (mean over seeds ± t-interval,
+    ``diff``/``diff_half``: paired with the top-block protocol on the same episodes), and ``step0``; plus
+    ``cka`` -> cell -> ``mean``/``half`` per layer over seeds (each seed's mean over its episodes, the
+    t-interval over seeds) and ``per_seed`` (S, L + 1)."""
+    out: dict[str, dict[str, Any]] = {}
+    for start, per_seed in study["starts"].items():
+        seeds = sorted(per_seed, key=int)
+        if len(seeds) < 2:
+            continue
+        row: dict[str, Any] = {"seeds": [int(s) for s in seeds], "cka": {}}
+        for cell in ("smlmt_k5", "bbc_k5"):
+            if not all(cell in per_seed[s] for s in seeds):
+                continue
+            entry: dict[str, Any] = {}
+            for setting in FEATURE_REUSE_SETS:
+                if not all(setting in per_seed[s][cell] for s in seeds):
+                    continue  # e.g. every parameter at the full α, measured on the MLM start only
+                values = [[r[-1] for r in per_seed[s][cell][setting]] for s in seeds]
+                base = [[r[-1] for r in per_seed[s][cell]["top1"]] for s in seeds]
+                mean, half, _ = seed_ci(values)
+                d, dh, _ = seed_ci(values, base)
+                entry[setting] = {"mean": mean, "half": half, "diff": d, "diff_half": dh,
+                                  "curve": [_mean([_mean([r[j] for r in per_seed[s][cell][setting]]) for s in seeds])
+                                            for j in range(len(per_seed[seeds[0]][cell][setting][0]))]}
+            entry["step0"] = seed_ci([[r[0] for r in per_seed[s][cell]["top1"]] for s in seeds])[0]
+            row[cell] = entry
+            layers = len(per_seed[seeds[0]][cell]["cka"][0])
+            by_seed = [[_mean([r[j] for r in per_seed[s][cell]["cka"]]) for j in range(layers)] for s in seeds]
+            per_layer = [seed_ci([[v[j]] for v in by_seed])[:2] for j in range(layers)]
+            row["cka"][cell] = {"mean": [m for m, _ in per_layer], "half": [h for _, h in per_layer],
+                                "per_seed": by_seed}
+        out[start] = row
+    return out
+
+
+def feature_reuse_markdown(study: dict[str, Any]) -> str:
+    """`feature_reuse_table` as Markdown: accuracy per start, cell and adapted set, and the top layer's CKA."""
+    lines = ["| start | cell | " + " | ".join(FEATURE_REUSE_SETS.values()) + " | CKA of the top block |",
+             "|---|---|" + "---:|" * (len(FEATURE_REUSE_SETS) + 1)]
+    for start, row in feature_reuse_table(study).items():
+        for cell in ("smlmt_k5", "bbc_k5"):
+            if cell not in row:
+                continue
+            cka = row["cka"][cell]
+            lines.append(f"| {MODEL_NAMES.get(start, start)} | {CELL_TITLES[cell]} | "
+                         + " | ".join(format_ci(row[cell][k]["mean"], row[cell][k]["half"]) if k in row[cell] else "—"
+                                      for k in FEATURE_REUSE_SETS)
+                         + f" | {format_ci(cka['mean'][-1], cka['half'][-1])} |")
+    s = study["settings"]
+    lines.append("")
+    lines.append(f"Accuracy after {s['test_steps']} test-time steps moving only the named set (α = {s['inner_lr']}, or "
+                 f"α / 10), mean over {len(s['seeds'])} seeds × the first {s['episodes']} episodes of each seed's "
+                 f"block ± the t-interval over seeds; CKA: top block's query features before vs after 5 steps on "
+                 f"every parameter (α / 10), {s['cka_episodes']} episodes per seed.")
+    return "\n".join(lines)
+
+
+def memorisation_markdown(study: dict[str, Any]) -> str:
+    """The end of `memorisation_curves` as Markdown, with the paired fixed − shuffled difference."""
+    curves = memorisation_curves(study)
+    kinds = {"train": "meta-training episodes", "held_out": "new articles", "new_order": "new label order",
+             "swapped": "another episode's support"}
+    lines = ["| scored on | fixed labels | shuffled labels | fixed − shuffled |", "|---|---:|---:|---:|"]
+    for kind, title in kinds.items():
+        d = memorisation_difference(study, kind)
+        f, sh = curves["fixed"][kind], curves["shuffled"][kind]
+        lines.append(f"| {title} | {format_ci(f['mean'][-1], f['half'][-1])} | {format_ci(sh['mean'][-1], sh['half'][-1])} "
+                     f"| {d['diff']:+.3f} ± {d['diff_half']:.3f} |")
+    s = study["settings"]
+    lines.append("")
+    lines.append(f"Query accuracy after the inner loop at the end of {s['steps']} meta-training steps, mean over "
+                 f"{curves['fixed']['seeds']} seeds ± the t-interval over seeds, {s['episodes']} scoring episodes "
+                 "per kind (the same for every run); chance 0.2.")
+    return "\n".join(lines)
+
+
+def memorisation_curves(study: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Labelling -> ``steps`` and, per scoring kind, ``mean`` and ``half`` per evaluation step (the
+    t-interval over seeds of each seed's mean accuracy), ``per_seed`` (S, P) and ``final``: the last point's
+    per-seed means. The test episodes are the same for every run, so a difference between labellings at
+    one point is paired over seeds by `memorisation_difference`."""
+    from .meta.memorisation import LABELLINGS
+
+    kinds = ("train", "held_out", "new_order", "swapped")
+    out: dict[str, dict[str, Any]] = {}
+    for labelling in LABELLINGS:
+        runs = [r for name, r in sorted(study["runs"].items()) if name.startswith(f"{labelling}/") and r.get("points")]
+        if len(runs) < 2:
+            continue
+        n = min(len(r["points"]) for r in runs)
+        entry: dict[str, Any] = {"steps": [p["step"] for p in runs[0]["points"][:n]], "seeds": len(runs)}
+        for kind in kinds:
+            per_seed = [[_mean(r["points"][i][kind]) for i in range(n)] for r in runs]  # (S, P)
+            per_point = [seed_ci([[row[i]] for row in per_seed])[:2] for i in range(n)]
+            entry[kind] = {"mean": [m for m, _ in per_point], "half": [h for _, h in per_point],
+                           "per_seed": per_seed, "final": [row[-1] for row in per_seed]}
+        out[labelling] = entry
+    return out
+
+
+def memorisation_difference(study: dict[str, Any], kind: str, a: str = "fixed", b: str = "shuffled"
+                            ) -> dict[str, Any]:
+    """At the last evaluation: labelling `a` − `b` on one scoring kind, seed s of both on the same episodes
+    (``diff``/``diff_half``/``per_seed``, the t-interval over seeds)."""
+    runs = {lab: {name.split("seed=")[1]: r for name, r in study["runs"].items()
+                  if name.startswith(f"{lab}/") and r.get("points")} for lab in (a, b)}
+    seeds = sorted(set(runs[a]) & set(runs[b]), key=int)
+    if len(seeds) < 2:
+        raise ValueError(f"{a} and {b} share {len(seeds)} finished seed(s); a paired interval needs at least 2")
+    d, h, v = seed_ci([runs[a][s]["points"][-1][kind] for s in seeds], [runs[b][s]["points"][-1][kind] for s in seeds])
+    return {"diff": d, "diff_half": h, "per_seed": v}
+
+
+def equal_steps_table(study: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The optimizer-restart control of chapter 6: run name prefix (``"lambda=0.5"``, ``"protonet/lambda=0.5"``,
+    …) -> ``steps`` per seed, ``mlm_vs_start`` (the run's final held-out MLM loss − the start's) and
+    ``mlm_vs_equal_steps`` (− λ = 0 from the same restart after the same number of optimizer steps), each
+    ``diff``/``diff_half``/``per_seed`` over seeds; and, where λ = 0 was scored on the few-shot cells at those
+    steps, per cell the paired accuracy difference from it (``cells``)."""
+    equal = study.get("equal_steps", {})
+    size = study["settings"]["episodes"]
+    groups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for name, entry in study["runs"].items():  # names: "lambda=0.5/seed=0", "protonet/lambda=0.5/seed=0"
+        prefix, seed = name.rsplit("/seed=", 1)
+        if float(prefix.rsplit("lambda=", 1)[1]) == 0 or not entry["points"] or not entry["points"][-1].get("final"):
+            continue
+        groups.setdefault(prefix, []).append((int(seed), entry["points"][-1]))
+    out: dict[str, dict[str, Any]] = {}
+    start_loss = study["start"]["mlm"]["loss"]
+    for prefix, finals in sorted(groups.items()):
+        finals = [(s, pt) for s, pt in sorted(finals) if str(pt["steps"]) in equal.get(str(s), {})]
+        if len(finals) < 2:
+            continue
+        ref = [equal[str(s)][str(pt["steps"])] for s, pt in finals]
+        losses = [[pt["eval"]["mlm"]["loss"]] for _, pt in finals]
+        d0, h0, v0 = seed_ci(losses, [[start_loss]] * len(finals))
+        d1, h1, v1 = seed_ci(losses, [[r["mlm"]["loss"]] for r in ref])
+        row: dict[str, Any] = {"seeds": [s for s, _ in finals], "steps": [pt["steps"] for _, pt in finals],
+                               "mlm_vs_start": {"diff": d0, "diff_half": h0, "per_seed": v0},
+                               "mlm_vs_equal_steps": {"diff": d1, "diff_half": h1, "per_seed": v1},
+                               "equal_steps_mlm": [r["mlm"]["loss"] for r in ref], "cells": {}}
+        if all(c in r for r in ref for c in CELLS):
+            for cell in CELLS:
+                a = [[x[-1] for x in pt["eval"][cell]["per_episode"]] for _, pt in finals]
+                b = [[x[-1] for x in r[cell]["per_episode"]] for r in ref]
+                base = [_last_step(study["start"][cell], s * size, size) for s, _ in finals]
+                d, h, v = seed_ci(a, b)
+                dz, hz, _ = seed_ci(b, base)
+                row["cells"][cell] = {"diff": d, "diff_half": h, "per_seed": v, "lambda0_vs_start": dz,
+                                      "lambda0_vs_start_half": hz}
+        out[prefix] = row
+    return out
+
+
+def equal_steps_name(prefix: str) -> str:
+    """``"protonet/lambda=0.5"`` -> ``"λ = 0.5, ProtoNet term"``; ``"lambda=0.25"`` -> ``"λ = 0.25"``."""
+    learner, _, weight = prefix.rpartition("/")
+    return f"λ = {weight.split('=')[1]}" + (f", {'ProtoNet' if learner == 'protonet' else learner} term" if learner else "")
+
+
+def equal_steps_markdown(study: dict[str, Any]) -> str:
+    """`equal_steps_table` as Markdown: each λ run's held-out MLM loss against the start and against λ = 0
+    after the same number of optimizer steps from the same restart."""
+    lines = ["| run | steps (per seed) | MLM loss − start | MLM loss − λ = 0 at equal steps |",
+             "|---|---:|---:|---:|"]
+    for prefix, row in equal_steps_table(study).items():
+        a, b = row["mlm_vs_start"], row["mlm_vs_equal_steps"]
+        lines.append(f"| {equal_steps_name(prefix)} | {', '.join(map(str, row['steps']))} | "
+                     f"{a['diff']:+.4f} ± {a['diff_half']:.4f} | {b['diff']:+.4f} ± {b['diff_half']:.4f} |")
+    lines.append("")
+    lines.append(f"Held-out MLM loss in nats (256 validation blocks, fixed masks), mean over {len(study['settings']['seeds'])} "
+                 "seeds ± the 95% t-interval of the paired difference; λ = 0 is rerun from the same restart (fresh "
+                 "AdamW, 20 warm-up steps), seed and batches, and stopped at each run's own step count.")
     return "\n".join(lines)
 
 
@@ -832,13 +1064,18 @@ def ceilings_markdown(study: dict[str, Any]) -> str:
 def readme_tables(folder: Path | None = None) -> dict[str, str]:
     """Marker name -> generated Markdown, for every study whose JSON exists."""
     out = {}
-    for name, render in (("sinusoid", sinusoid_markdown), ("few_shot_text", few_shot_markdown),
-                         ("equal_compute", equal_compute_markdown),
-                         ("cross_domain", lambda st: cross_domain_markdown(st) + "\n\n" + kshot_markdown(st)),
-                         ("chinese", chinese_markdown), ("in_context", in_context_markdown),
-                         ("ceilings", ceilings_markdown)):
+    for marker, name, render in (
+            ("sinusoid", "sinusoid", sinusoid_markdown), ("few_shot_text", "few_shot_text", few_shot_markdown),
+            ("like_for_like", "few_shot_text", like_for_like_markdown),
+            ("feature_reuse", "feature_reuse", feature_reuse_markdown),
+            ("memorisation", "memorisation", memorisation_markdown),
+            ("equal_compute", "equal_compute", equal_compute_markdown),
+            ("equal_steps", "equal_compute", equal_steps_markdown),
+            ("cross_domain", "cross_domain", lambda st: cross_domain_markdown(st) + "\n\n" + kshot_markdown(st)),
+            ("chinese", "chinese", chinese_markdown), ("in_context", "in_context", in_context_markdown),
+            ("ceilings", "ceilings", ceilings_markdown)):
         try:
-            out[name] = render(load_study(name, folder))
+            out[marker] = render(load_study(name, folder))
         except FileNotFoundError:
             continue
     return out

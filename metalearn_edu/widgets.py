@@ -640,11 +640,37 @@ def render_hybrid(model: Any, tokenizer: Any, meta_weight: float, inner_steps: i
                        on_step=None if progress is None else (lambda step: progress(0.1 + 0.8 * step / steps)))
     after = {"held-out MLM loss": history.eval_loss[-1],  # pretrain's own final evaluation, same blocks
              "held-out SMLMT accuracy": smlmt_accuracy(student.eval())}
-    return viz.plot_hybrid_run(history, before, after,
+    return viz.plot_hybrid_run(history, before, after, note=_hybrid_study_note(meta_weight, steps),
                                title=f"λ = {meta_weight:g}: {steps} steps of (1 − λ)·MLM + λ·SMLMT "
                                      f"({n_way}-way {k_shot}-shot, {inner_steps} inner step(s))\n"
                                      f"held out: MLM loss on {len(eval_blocks)} blocks, SMLMT accuracy on "
                                      f"{len(held_out)} episodes")
+
+
+@functools.lru_cache(maxsize=1)
+def _equal_compute_rows() -> dict[str, Any]:
+    """Chapter 6's stored λ sweep (`studies.equal_compute_table`), read once; {} when it is not there."""
+    from . import studies
+
+    try:
+        study = studies.load_study("equal_compute")
+    except FileNotFoundError:
+        return {}
+    return {"sweep": studies.equal_compute_table(study), "budget": study["settings"]["budget"]}
+
+
+def _hybrid_study_note(meta_weight: float, steps: int) -> str:
+    """What a run of `steps` steps can show, next to what the stored study measured at the nearest λ."""
+    stored = _equal_compute_rows()
+    if not stored:
+        return ""
+    weight = min(stored["sweep"], key=lambda w: abs(float(w) - meta_weight))
+    row = stored["sweep"][weight]
+    mean_steps = sum(row["steps"]) / len(row["steps"])
+    return (f"{steps} steps show how the two training losses move; they are far fewer than the study's runs took, so "
+            f"the held-out bars say little. The stored study, λ = {weight} for {stored['budget']:g} CPU s (~{mean_steps:.0f} steps, "
+            f"{len(row['steps'])} seeds): held-out MLM loss {row['mlm_loss']['diff']:+.3f} nats vs the start, "
+            f"BBC 5-shot accuracy {row['bbc_k5']['diff']:+.3f} ± {row['bbc_k5']['diff_half']:.3f} (chapter 6, section 4).")
 
 
 def hybrid_playground(model: Any, tokenizer: Any, steps: int = 6) -> Playground:

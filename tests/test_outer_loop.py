@@ -35,6 +35,22 @@ def test_trainers_run_and_are_seeded():
         meta_train(net, functional_loss(net, "mse"), lambda i: tasks.episode(i, 10), steps=None)
 
 
+def test_the_last_step_is_recorded_whatever_log_every_says():
+    """A run stopped by its budget between two logged steps still reports how many steps it took."""
+    tasks = SinusoidTasks(seed=0)
+    net = sinusoid_mlp(seed=0)
+    calls = []
+
+    def episodes(i):
+        calls.append(i)
+        return tasks.episode(i, 10)
+
+    history = meta_train(net, functional_loss(net, "mse"), episodes, steps=7, meta_batch_size=1, log_every=5)
+    assert history.steps == [5, 7] and len(calls) == 7
+    history = meta_train(net, functional_loss(net, "mse"), episodes, steps=10, meta_batch_size=1, log_every=5)
+    assert history.steps == [5, 10]  # no double record when the last step is a logged one
+
+
 def test_the_outer_adam_is_adams_update():
     """`outer_adam` (one fused kernel where torch has one) moves the parameters as torch's default Adam."""
     from metalearn_edu.meta.outer_loop import outer_adam

@@ -211,3 +211,69 @@ def test_sinusoid_markdown_states_the_seeds_and_the_differences():
     study["failed"] = {"reptile/seed=0": {"method": "reptile", "seed": 0, "error": "blew up"}}
     row = next(line for line in studies.sinusoid_markdown(study).splitlines() if line.startswith("| Reptile"))
     assert "seeds 1, 2 only: training diverged on seed 0" in row
+
+
+def test_like_for_like_pairs_two_trained_models_and_the_main_table_leaves_the_controls_out():
+    study, gains = _few_shot_study()
+    seeds = study["models"]["fomaml"]["seeds"]
+    offsets = {"0": 0.01, "1": 0.03, "2": 0.02}  # unequal per seed: the interval is not zero
+    study["models"]["fomaml_all"] = {"seeds": {
+        s: {"eval": {c: _curve([r[0] + offsets[s] for r in e["eval"][c]["per_episode"]], int(s) * 4)
+                     for c in studies.CELLS}, "train": {"outer_steps": 50}} for s, e in seeds.items()}}
+    rows = studies.like_for_like_table(study)
+    assert [r["name"] for r in rows] == ["first-order MAML: every parameter − top block"]
+    want = mean_ci(list(offsets.values()))
+    assert (rows[0]["bbc_k5"]["diff"], rows[0]["bbc_k5"]["diff_half"]) == pytest.approx(want)
+    assert rows[0]["steps"] == {"fomaml_all": [50, 50, 50], "fomaml": [100, 101, 102]}
+    assert "fomaml_all" not in studies.few_shot_table(study) and "fomaml_all" in studies.few_shot_table(study, controls=True)
+    assert "every parameter" not in studies.few_shot_markdown(study)
+    assert "| first-order MAML: every parameter − top block (CPU time) | 50, 50, 50 / 100, 101, 102 |" in \
+        studies.like_for_like_markdown(study)
+
+
+def test_equal_steps_table_compares_each_run_with_lambda_zero_after_the_same_steps():
+    study = _equal_compute_study()
+    study["equal_steps"] = {"0": {"120": {"mlm": {"loss": 4.70}}}, "1": {"120": {"mlm": {"loss": 4.72}}}}
+    row = studies.equal_steps_table(study)["lambda=1"]
+    assert row["steps"] == [120, 120]
+    # the λ = 1 runs end at 4.75 and 4.74; the start is 4.45; λ = 0 at 120 steps is 4.70 and 4.72
+    assert row["mlm_vs_start"]["per_seed"] == pytest.approx([0.30, 0.29])
+    assert row["mlm_vs_equal_steps"]["per_seed"] == pytest.approx([0.05, 0.02])
+    assert (row["mlm_vs_equal_steps"]["diff"], row["mlm_vs_equal_steps"]["diff_half"]) == pytest.approx(mean_ci([0.05, 0.02]))
+    assert "lambda=0" not in studies.equal_steps_table(study)  # λ = 0 is the control, not a row
+    assert "| λ = 1 | 120, 120 | +0.2950 ± " in studies.equal_steps_markdown(study)
+    assert studies.equal_steps_name("protonet/lambda=0.5") == "λ = 0.5, ProtoNet term"
+
+
+def test_memorisation_curves_average_each_seed_then_take_the_interval_over_seeds():
+    def run(train, swapped):
+        return {"points": [{"step": 0, "train": [0.5, 0.5], "held_out": [0.5, 0.5], "new_order": [0.5, 0.5],
+                            "swapped": [0.2, 0.2]},
+                           {"step": 10, "train": train, "held_out": [0.9, 0.9], "new_order": [0.6, 0.8],
+                            "swapped": swapped}]}
+    study = {"runs": {"fixed/seed=0": run([1.0, 0.8], [0.8, 0.6]), "fixed/seed=1": run([1.0, 1.0], [0.9, 0.9]),
+                      "shuffled/seed=0": run([0.9, 0.9], [0.0, 0.2]), "shuffled/seed=1": run([0.9, 0.7], [0.1, 0.1])}}
+    curves = studies.memorisation_curves(study)
+    assert curves["fixed"]["steps"] == [0, 10] and curves["fixed"]["seeds"] == 2
+    assert [v for row in curves["fixed"]["train"]["per_seed"] for v in row] == pytest.approx([0.5, 0.9, 0.5, 1.0])
+    assert curves["fixed"]["swapped"]["mean"][1] == pytest.approx(0.8)
+    diff = studies.memorisation_difference(study, "swapped")
+    assert diff["per_seed"] == pytest.approx([0.6, 0.8])
+    assert (diff["diff"], diff["diff_half"]) == pytest.approx(mean_ci([0.6, 0.8]))
+
+
+def test_feature_reuse_table_pairs_each_set_with_the_top_block_on_the_same_episodes():
+    def cell(top, head, cka):
+        rows = lambda vals: [[0.4, v] for v in vals]  # noqa: E731
+        return {"head": rows(head), "top1": rows(top), "all": rows([0.2, 0.2]), "all@0.1α": rows(top),
+                "cka": [cka, cka]}
+    study = {"starts": {"mlm": {"0": {"bbc_k5": cell([0.8, 0.9], [0.7, 0.9], [1.0, 0.9]),
+                                      "smlmt_k5": cell([0.5, 0.5], [0.5, 0.5], [1.0, 0.8])},
+                                "1": {"bbc_k5": cell([0.6, 0.8], [0.6, 0.6], [1.0, 0.7]),
+                                      "smlmt_k5": cell([0.5, 0.5], [0.5, 0.5], [1.0, 0.8])}}}}
+    row = studies.feature_reuse_table(study)["mlm"]
+    assert row["bbc_k5"]["head"]["diff"] == pytest.approx(mean_ci([-0.05, -0.1])[0])
+    assert row["bbc_k5"]["all@0.1α"]["diff"] == pytest.approx(0.0)
+    assert row["bbc_k5"]["step0"] == pytest.approx(0.4)
+    assert [v for r in row["cka"]["bbc_k5"]["per_seed"] for v in r] == pytest.approx([1.0, 0.9, 1.0, 0.7])
+    assert row["cka"]["bbc_k5"]["mean"] == pytest.approx([1.0, 0.8])

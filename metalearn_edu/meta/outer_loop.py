@@ -83,7 +83,8 @@ def run_outer_loop(history: MetaHistory, step_fn: Callable[[int, float], float],
 
     Calls ``loss = step_fn(step, elapsed_seconds)`` for step = 0, 1, … until `steps` steps are
     done or `time_budget` seconds have passed, records every `log_every`-th loss in `history`,
-    and shows a tqdm bar when `progress`. Torch's RNG is seeded with `seed` inside the loop and
+    and the last step whatever its number (so ``history.steps[-1]`` is the number of steps taken), and
+    shows a tqdm bar when `progress`. Torch's RNG is seeded with `seed` inside the loop and
     restored afterwards. A step whose `step_fn` raises `InnerLoopDivergedError` stops the run
     (``on_divergence="raise"``) or counts as done and goes into ``history.skipped`` ("skip";
     `step_fn` must then leave the parameters untouched when it raises, as every trainer here does:
@@ -98,7 +99,7 @@ def run_outer_loop(history: MetaHistory, step_fn: Callable[[int, float], float],
     start = clock()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        step = 0
+        step, loss, elapsed = 0, None, 0.0
         while steps is None or step < steps:
             try:
                 loss: float | None = step_fn(step, clock() - start)
@@ -117,6 +118,8 @@ def run_outer_loop(history: MetaHistory, step_fn: Callable[[int, float], float],
                     bar.set_postfix(loss=f"{loss:.4f}", refresh=False)  # redrawn at tqdm's own pace (mininterval)
             if time_budget is not None and elapsed >= time_budget:
                 break
+        if loss is not None and step % log_every != 0:
+            history.record(step, loss, elapsed)  # the last step is always recorded: steps[-1] is the run's length
     if bar is not None:
         bar.close()
     return history

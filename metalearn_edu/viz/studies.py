@@ -127,13 +127,17 @@ def plot_budget_curves(curves: Mapping[str, Mapping[str, Sequence[Sequence[float
 
 
 @_styled
-def plot_hybrid_run(history: Any, before: Mapping[str, float], after: Mapping[str, float], title: str = "") -> Figure:
+def plot_hybrid_run(history: Any, before: Mapping[str, float], after: Mapping[str, float], title: str = "",
+                    note: str = "") -> Figure:
     """A short hybrid pretraining run: both loss terms per step, and held-out numbers before and after.
 
     Args:
         history: a `pretrain.History` (or its dict) with ``step``, ``mlm_loss`` and ``meta_loss``.
         before, after: ``{"held-out MLM loss": …, "SMLMT accuracy": …}`` (any names, shared by both).
+        note: a line under the panels (e.g. what the stored study measured for this setting).
     """
+    from matplotlib.ticker import MaxNLocator
+
     get = (lambda k: history[k]) if isinstance(history, Mapping) else (lambda k: getattr(history, k))
     names = list(before)
     fig = _new_figure((4.0 + 2.4 * len(names), 3.6))
@@ -146,6 +150,7 @@ def plot_hybrid_run(history: Any, before: Mapping[str, float], after: Mapping[st
         if np.isfinite(values).any():
             left.plot(steps, values, "o-", markersize=3, color=color, label=label)
     left.set_xlabel("training step")
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     left.set_ylabel("training loss (nats)")
     left.legend(loc="best", fontsize=8)
     left.grid(alpha=0.3)
@@ -160,6 +165,8 @@ def plot_hybrid_run(history: Any, before: Mapping[str, float], after: Mapping[st
         ax.set_ylim(low - 2 * pad, high + 2 * pad)  # zoomed: the change, not the bar's height, is the point
         ax.set_title(name, fontsize=9)
     fig.suptitle(title or "A short hybrid run: (1 − λ)·MLM + λ·SMLMT")
+    if note:
+        fig.text(0.5, -0.02, note, ha="center", va="top", fontsize=8, wrap=True)
     return fig
 
 
