@@ -31,7 +31,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-SPLIT_SETTINGS = ("seeds", "methods", "parts", "weights", "weights_done")
+SPLIT_SETTINGS = ("seeds", "methods", "parts", "weights", "weights_done", "learner")
 
 
 def _n_episodes(entry: dict[str, Any]) -> int:

@@ -284,6 +284,10 @@ def plot_runs_by_condition(panels: Mapping[str, Mapping[str, Mapping[str, Sequen
                 ax.fill_between(x, ys.min(0), ys.max(0), color=colors[label], alpha=0.18, linewidth=0)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(xlabel)
+        if all(float(v).is_integer() for c in curves.values() for v in c["x"]):
+            from matplotlib.ticker import MaxNLocator
+
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers, steps: no ticks between them
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(ylabel)
     axes[-1].legend(loc="best", fontsize=8)
