@@ -38,6 +38,7 @@ from typing import Any
 import torch
 
 from metalearn_edu.analysis import format_ci, mean_ci
+from metalearn_edu.checkpoint import save_json
 from metalearn_edu.meta.feature_reuse import adaptation_cka, evaluate_adapted_set
 from metalearn_edu.meta.text import evaluate_text_adaptation, text_task_suites
 from metalearn_edu.pretrained import load_pretrained
@@ -124,10 +125,7 @@ def main() -> None:
 
     def save() -> None:
         if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_suffix(".tmp")
-            tmp.write_text(json.dumps(results, indent=1))
-            tmp.replace(out)
+            save_json(out, results)  # atomic: a stopped study never leaves a truncated file
 
     suites = text_task_suites(tokenizer, n_way=5, k_shot=5, q_query=5)
     for seed in seeds:
