@@ -571,6 +571,7 @@ cka_all = [v for row in reuse.values() for c in cells5 for v in row["cka"][c]["m
 print(f"CKA before vs after, every start, layer and cell: {min(cka_all):.4f} … {max(cka_all):.4f}")
 assert min(cka_all) > 0.99
 assert all(reuse[st]["cka"][c]["mean"][-1] > reuse["mlm"]["cka"][c]["mean"][-1] for st in meta_starts for c in cells5)
+assert all(min(row["cka"][c]["mean"]) == row["cka"][c]["mean"][-1] for row in reuse.values() for c in cells5)
 
 # %% [markdown]
 # **Reading it** (each sentence is checked by the cell above or, for ANIL, by section 9's cell).
@@ -579,13 +580,14 @@ assert all(reuse[st]["cka"][c]["mean"][-1] > reuse["mlm"]["cka"][c]["mean"][-1] 
 #   end within about a point of five steps on the top block and head: the features below the head
 #   are used as they are.
 # * **The lower layers cannot take the inner loop's steps.** Moving every parameter at the
-#   protocol's α sends the MLM start to chance (the support loss explodes); at α / 10 it trains, and
-#   is still measurably worse than moving the top block alone. From the meta-learned starts (Reptile
+#   protocol's α sends the MLM start to chance (0.20); at α / 10 it trains, and is still measurably
+#   worse than moving the top block alone. From the meta-learned starts (Reptile
 #   aside, which barely left the MLM start), every parameter at α / 10 is no better and no worse than
 #   the protocol.
 # * **Adapting barely changes any representation.** Even with every parameter free to move, the
 #   query features of every layer keep a linear CKA above 0.99 with their unadapted selves; the top
-#   block moves most, and it moves *less* in the meta-learned encoders than in the MLM start.
+#   block moves most, and it moves *less* in the meta-learned encoders (Reptile's aside) than in the
+#   MLM start.
 # * **ANIL** — meta-training with a head-only inner loop — is measurably above the MLM start on all
 #   four cells, and *ahead of* MAML with the top block in its inner loop on three of them (by up to
 #   two points; none behind), taking about 1.6 times MAML's outer steps in the same time since its
