@@ -37,6 +37,18 @@ Every row keeps its test predictions (``predictions``; the suite's ``test_labels
 cross-validation ``cv.labels``), so two encoders can be compared on the same items
 (`metalearn_edu.studies.paired_ceiling`).
 
+**Named entities** (``--ner``, chapter 8): the token-level counterpart. For each Chinese encoder, a
+per-token logistic-regression tagger on its frozen last-layer features (`metalearn_edu.ceilings.token_features`,
+the tokens the few-shot tagger sees, 64 per sentence), trained on the first ``--ner-train`` People's
+Daily training sentences, C chosen on ``--ner-val`` validation sentences by entity F1, scored on every
+test sentence by entity-level micro F1 on exact spans, like the few-shot tagger (`tagger_f1`). Beside
+it, the same tagger on lexical character-window features (`window_features`: the characters at
+offsets −2 … 2 and the pairs around each character), the NER counterpart of TF-IDF. To see whether the
+probe is limited by its training sentences, the MLM encoder's probe is also trained on a quarter of
+them (``learning``). Every tagger is also scored on the query sentences of each of chapter 8's test
+episodes (``episodes``: one F1 per episode, the episodes ``benchmarks/chinese.py`` draws), so its F1
+compares with the few-shot taggers' on exactly the same sentences. Stored under ``ner`` in the same JSON.
+
 The JSON is written atomically (`metalearn_edu.checkpoint.save_json`) after every finished
 (encoder, suite); a rerun with the same settings resumes and skips what it holds.
 """
@@ -131,6 +143,76 @@ def pooled(data: dict[str, Any]) -> tuple[list, list]:
             [y for split in ("train", "val", "test") for y in data[split][1]])
 
 
+def ner_ceilings(results: dict[str, Any], out: Path, args: argparse.Namespace) -> None:
+    """The token-level ceilings of chapter 8 (``results["ner"]``), resumable per encoder."""
+    from sklearn.feature_extraction import DictVectorizer
+
+    from metalearn_edu.ceilings import NER_TAGS, f1_on_subsets, tagger_f1, token_features, window_features
+    from metalearn_edu.data.chinese import peoples_daily_sentences
+
+    sizes = {"train": args.ner_train, "val": args.ner_val, "test": None}
+    if args.quick:
+        sizes, args.ner_episodes = {"train": 200, "val": 100, "test": 1000}, 3
+    sentences = {s: peoples_daily_sentences(s)[:n] for s, n in sizes.items()}
+    settings = {"train_sentences": len(sentences["train"]), "val_sentences": len(sentences["val"]),
+                "test_sentences": len(sentences["test"]), "max_len": args.max_len, "probe_cs": list(NER_CS),
+                "window_cs": list(WINDOW_CS), "tags": list(NER_TAGS),
+                "train_split_sentences": len(peoples_daily_sentences("train"))}
+    settings["episodes"] = {"cells": list(NER_CELLS), "n": args.ner_episodes, "sampler": NER_SAMPLER}
+    entry = results.get("ner", {})
+    if entry.get("settings") != settings:
+        entry = {"settings": settings, "encoders": {}}
+    results["ner"] = entry
+    from metalearn_edu.data.chinese import load_chinese_tokenizer
+    from metalearn_edu.ner import NEREpisodes
+
+    zh_tokenizer = load_chinese_tokenizer()
+    queries = {cell: [NEREpisodes(sentences["test"], zh_tokenizer, 3, int(cell.split("_k")[1]), 5, max_len=64,
+                                  seed=7).episode(i).info["query_ids"] for i in range(args.ner_episodes)]
+               for cell in NER_CELLS}
+
+    def on_episodes(row: dict[str, Any], labels: Any, lengths: list[int]) -> dict[str, list[float]]:
+        """The tagger's F1 on each few-shot test episode's query sentences (as benchmarks/chinese.py draws them)."""
+        predicted = row.pop("predictions")
+        return {cell: f1_on_subsets(labels, predicted, lengths, subsets) for cell, subsets in queries.items()}
+    if "window" not in entry:
+        t0 = time.process_time()
+        feats = {s: window_features(v, args.max_len) for s, v in sentences.items()}
+        vectorizer = DictVectorizer()
+        x_tr = vectorizer.fit_transform(feats["train"][0])
+        splits = [(x_tr, *feats["train"][1:])] + [(vectorizer.transform(feats[s][0]), *feats[s][1:]) for s in ("val", "test")]
+        row = tagger_f1(*splits, cs=WINDOW_CS, return_predictions=True)
+        row["episodes"] = on_episodes(row, feats["test"][1], feats["test"][2])
+        entry["window"] = {**row, "n_features": int(x_tr.shape[1]), "cpu_seconds": time.process_time() - t0}
+        print(f"ner window tagger: F1 {entry['window']['f1']:.3f} ± {entry['window']['f1_ci']:.3f}", flush=True)
+        save_json(out, results)
+    for name in ENCODERS["zh"]:
+        if name in entry["encoders"]:
+            continue
+        t0 = time.process_time()
+        model, tokenizer = load_encoder("zh", name)
+        feats = {s: token_features(model, tokenizer, v, args.max_len, args.batch_size) for s, v in sentences.items()}
+        splits = [(f[0].numpy(), f[1], f[2]) for f in (feats["train"], feats["val"], feats["test"])]
+        row = tagger_f1(*splits, cs=NER_CS, return_predictions=True)
+        row["episodes"] = on_episodes(row, feats["test"][1], feats["test"][2])
+        entry["encoders"][name] = {**row, "cpu_seconds": time.process_time() - t0}
+        if name == "mlm":  # is the probe limited by its training sentences? the same with a quarter of them
+            quarter = len(feats["train"][2]) // 4
+            n_tokens = sum(feats["train"][2][:quarter])
+            small = (splits[0][0][:n_tokens], splits[0][1][:n_tokens], splits[0][2][:quarter])
+            entry["learning"] = {"mlm": {str(quarter): tagger_f1(small, *splits[1:], cs=NER_CS)}}
+            print(f"ner probe mlm on {quarter} sentences: F1 {entry['learning']['mlm'][str(quarter)]['f1']:.3f}", flush=True)
+        r = entry["encoders"][name]
+        print(f"ner probe {name}: F1 {r['f1']:.3f} ± {r['f1_ci']:.3f} (C={r['c']:g}), {r['cpu_seconds']:.0f} CPU-s", flush=True)
+        save_json(out, results)
+
+
+NER_CS = (0.1, 1.0)
+NER_CELLS = ("ner_k1", "ner_k5")
+NER_SAMPLER = "NEREpisodes(test sentences, zh tokenizer, 3, K, 5, max_len=64, seed=7), episodes 0 … n − 1"
+WINDOW_CS = (0.1, 1.0, 10.0)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suites", default=",".join(ENGLISH + CHINESE))
@@ -143,6 +225,12 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=240, help="CPU seconds of meta-training per --meta-learners method")
     p.add_argument("--cv-suites", default="debates", help="suites also scored by cross-validation ('' for none)")
     p.add_argument("--cv-folds", type=int, default=5)
+    p.add_argument("--ner", action="store_true", help="also (or, with --suites '', only) the NER ceilings of chapter 8")
+    p.add_argument("--ner-train", type=int, default=10000, help="People's Daily training sentences of the NER probes")
+    p.add_argument("--ner-val", type=int, default=2000, help="validation sentences that choose C")
+    p.add_argument("--ner-episodes", type=int, default=120,
+                   help="few-shot test episodes per NER cell on whose query sentences the taggers are also scored "
+                        "(chapter 8's study: 3 seeds × 40)")
     p.add_argument("--quick", action="store_true", help="40 texts per class and split, for a smoke run")
     p.add_argument("--out", default=None,
                    help="default benchmarks/results/ceilings.json (runs/ceilings-quick.json with --quick)")
@@ -163,6 +251,8 @@ def main() -> None:
         previous = json.loads(out.read_text())
         if all(previous.get("settings", {}).get(k) == settings[k] for k in KEYS):
             results["suites"] = previous.get("suites", {})
+            if "ner" in previous:
+                results["ner"] = previous["ner"]
             results["run_seconds"] = previous.get("run_seconds", []) + (
                 [previous["seconds_this_run"]] if "seconds_this_run" in previous else [])
             print(f"resuming from {out}", flush=True)
@@ -170,6 +260,8 @@ def main() -> None:
     wanted = None if args.encoders is None else set(args.encoders.split(","))
     cv_suites = {s for s in args.cv_suites.split(",") if s}
     t_all = time.perf_counter()
+    if args.ner:
+        ner_ceilings(results, out, args)
     for language, names in encoders.items():
         mine = [s for s in suites if (s in CHINESE) == (language == "zh")]
         if not mine:

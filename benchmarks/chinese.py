@@ -27,7 +27,12 @@ commands in the README ("A Chinese encoder").
    (accuracy, chapter 5's protocol; a character bag of words as the sanity baseline). Seed s of a
    trained model is tested on its own block of episodes; models without seeds on every block, so
    differences from the Chinese MLM start are paired per seed.
-4. **Shipping** (``ship``, only when asked: it writes under ``data/``): seed 0 of first-order MAML on
+4. **Fewer or more labels** (``kshot``): review sentiment at K ∈ {1, 2, 4, 8, 16, 32, 64} labelled
+   reviews per class (20 query reviews per class, ``--kshot-episodes`` episodes per K, the same for
+   every method), as chapter 7 does for movie reviews: character TF-IDF + logistic regression, a
+   linear probe on the frozen MLM encoder, the prototype head (step 0) and the test protocol from
+   ``zh-mlm-micro``, and the protocol from the shipped ``zh-smlmt-micro``.
+5. **Shipping** (``ship``, only when asked: it writes under ``data/``): seed 0 of first-order MAML on
    Chinese SMLMT becomes ``data/checkpoints/zh-smlmt-micro`` (fp16 weights, loaded as fp32), with
    its held-out MLM metrics on the 256 validation blocks that ``zh-mlm-micro`` reports.
 """
@@ -164,6 +169,36 @@ def ship_smlmt_variant(tokenizer: Any, args: argparse.Namespace, out_dir: Path) 
     return metrics
 
 
+KSWEEP = (1, 2, 4, 8, 16, 32, 64)
+
+
+def kshot_study(start: BertEncoder, tokenizer: Any, args: argparse.Namespace, results: dict, save) -> None:
+    """Part 4: review-sentiment accuracy against the number of labelled reviews per class."""
+    from metalearn_edu.meta.text import linear_probe_accuracy
+
+    smlmt = load_pretrained("zh-smlmt-micro", with_tokenizer=False)[0]
+    entry = results.setdefault("kshot", {})
+    for k in KSWEEP:
+        if entry.get(str(k), {}).get("done"):
+            continue
+        sampler = TextClassificationEpisodes(chinese_sentiment_splits()["test"], tokenizer, 2, k, 20, max_len=64,
+                                             seed=5, split="test")
+        episodes = [sampler.episode(i) for i in range(args.kshot_episodes)]
+        t0 = time.perf_counter()
+        row: dict[str, Any] = {"tfidf": [bag_of_words_accuracy(ep, weighting="tfidf", analyzer="char") for ep in episodes],
+                               "linear_probe": [linear_probe_accuracy(start, ep) for ep in episodes]}
+        curve = evaluate_text_adaptation(start, episodes, args.inner_lr, args.test_steps)
+        row["prototype_head"] = [r[0] for r in curve.per_episode]
+        row["mlm_protocol"] = [r[-1] for r in curve.per_episode]
+        curve = evaluate_text_adaptation(smlmt, episodes, args.inner_lr, args.test_steps)
+        row["smlmt_fomaml_protocol"] = [r[-1] for r in curve.per_episode]
+        row.update(seconds=time.perf_counter() - t0, done=True)
+        entry[str(k)] = row
+        print(f"K={k:>2}: " + "  ".join(f"{m} {format_ci(*mean_ci(v))}" for m, v in row.items() if isinstance(v, list)),
+              flush=True)
+        save()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--parts", default="meta,transfer,eval")
@@ -175,6 +210,7 @@ def main() -> None:
     p.add_argument("--transfer-lr", type=float, default=1e-3)
     p.add_argument("--inner-lr", type=float, default=0.05)
     p.add_argument("--test-steps", type=int, default=5)
+    p.add_argument("--kshot-episodes", type=int, default=30, help="episodes per K of the kshot part")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--methods", default=None,
                    help="only these models (comma-separated: random, mlm, english_body, scratch, bow and the "
@@ -184,7 +220,7 @@ def main() -> None:
     p.add_argument("--out", default=None)
     args = p.parse_args()
     if args.quick:
-        args.episodes, args.budget, args.transfer_budget, args.seeds = 4, 10, 20, "0,1"
+        args.episodes, args.budget, args.transfer_budget, args.seeds, args.kshot_episodes = 4, 10, 20, "0,1", 3
     torch.set_num_threads(args.threads)
     os.environ.setdefault("METALEARN_CLOCK", "process")
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -205,6 +241,8 @@ def main() -> None:
         previous = json.loads(out.read_text())
         if all(previous["settings"].get(k) == settings[k] for k in ("episodes", "inner_lr", "test_steps", "start")):
             results["models"], results["transfer"] = previous.get("models", {}), previous.get("transfer", {})
+            if "kshot" in previous:
+                results["kshot"] = previous["kshot"]
 
     def save() -> None:
         if out is not None:
@@ -224,6 +262,8 @@ def main() -> None:
                 print(f"{method} seed {seed}: {steps} outer steps", flush=True)
     if "ship" in parts:  # not in the default parts: it writes under data/
         ship_smlmt_variant(tokenizer, args, Path("data/checkpoints/zh-smlmt-micro"))
+    if "kshot" in parts:
+        kshot_study(start, tokenizer, args, results, save)
     if "transfer" in parts:
         english = load_pretrained("mlm-micro", with_tokenizer=False)[0]
         results["transfer"] = transfer_runs(english, tokenizer, args,

@@ -346,3 +346,196 @@ def cross_validated(evaluate: Any, x: Any, y: Sequence[int], folds: int = 5, see
     return {"accuracy": float((predictions == y).mean()), "balanced_accuracy": balanced_accuracy(y, predictions),
             **_bootstrap(y, predictions), "majority": float(np.bincount(y).max() / len(y)), "c": chosen,
             "folds": folds, "n": int(len(y)), "predictions": predictions.tolist()}
+
+
+# ---------------------------------------------------------------------------------------
+# A token-level ceiling: named entities (chapter 8)
+# ---------------------------------------------------------------------------------------
+NER_TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG")
+
+
+@torch.no_grad()
+def token_features(model: Any, tokenizer: Any, sentences: Sequence[Any], max_len: int = 64, batch_size: int = 64,
+                   progress: bool = False, desc: str = "token features") -> tuple[Tensor, np.ndarray, list[int]]:
+    """Frozen last-layer features of every labelled token, as the few-shot tagger sees them.
+
+    Each sentence (``.text`` and one BIO tag per character, e.g. `peoples_daily_sentences`) is
+    encoded with `metalearn_edu.ner.align_labels` (truncated to `max_len` tokens, each token with the
+    tag of its first character) and run through the encoder in eval mode; the hidden states of its
+    real tokens ([CLS] and [SEP] left out) are kept in sentence order.
+
+    Shapes:
+        features: (T, D) float32, T the labelled tokens of all sentences; labels: (T,) indices into
+        `NER_TAGS`; lengths: the number of labelled tokens of each sentence (they sum to T).
+
+    Raises:
+        ValueError: for an empty `sentences`, a tag outside `NER_TAGS`, or a bad `batch_size`.
+    """
+    from .ner import IGNORE_INDEX, align_labels
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} is not allowed; give a positive integer")
+    if len(sentences) == 0:
+        raise ValueError("sentences is empty; give at least one tagged sentence")
+    label_map = {t: i for i, t in enumerate(NER_TAGS)}
+    rows = [align_labels(tokenizer, s.text, s.tags, max_len, label_map) for s in sentences]
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
+    kept: list[Tensor | None] = [None] * len(rows)
+    starts = range(0, len(order), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+        starts = tqdm(starts, desc=desc, unit="batch", mininterval=2.0)
+    pad = tokenizer.pad_token_id
+    with eval_mode(model):
+        for first in starts:
+            chosen = order[first:first + batch_size]
+            width = max(len(rows[i][0]) for i in chosen)
+            ids = torch.full((len(chosen), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chosen), width), dtype=torch.long)
+            for r, i in enumerate(chosen):
+                ids[r, :len(rows[i][0])] = torch.tensor(rows[i][0])
+                mask[r, :len(rows[i][0])] = 1
+            hidden = model(ids, attention_mask=mask).hidden_states.float()
+            for r, i in enumerate(chosen):
+                labelled = torch.tensor([y != IGNORE_INDEX for y in rows[i][1]] + [False] * (width - len(rows[i][1])))
+                kept[i] = hidden[r][labelled]
+    labels = np.array([y for _, row_labels in rows for y in row_labels if y != IGNORE_INDEX], dtype=np.int64)
+    lengths = [sum(y != IGNORE_INDEX for y in row_labels) for _, row_labels in rows]
+    return torch.cat(kept), labels, lengths  # type: ignore[arg-type]
+
+
+def window_features(sentences: Sequence[Any], max_len: int = 64, window: int = 2) -> tuple[list[dict], np.ndarray, list[int]]:
+    """Lexical features of every character, the NER counterpart of TF-IDF: no encoder, only the text.
+
+    Character ``i`` of a sentence gets the indicator features ``c[j]=x`` for each offset j in
+    −`window` … `window` (x the character there, or a boundary mark) and the character pairs
+    ``b[j]=xy`` at offsets −1 and 0. The first ``max_len − 2`` characters of each sentence are kept,
+    about what the encoders see.
+
+    Returns:
+        ``(features, labels, lengths)``: one feature dict per character (for a `DictVectorizer`), its
+        index into `NER_TAGS`, and the characters kept per sentence.
+    """
+    label_map = {t: i for i, t in enumerate(NER_TAGS)}
+    features, labels, lengths = [], [], []
+    for s in sentences:
+        text = s.text[:max_len - 2]
+        padded = "^" * window + text + "$" * window
+        for i in range(len(text)):
+            row = {f"c[{j}]={padded[i + window + j]}": 1.0 for j in range(-window, window + 1)}
+            row.update({f"b[{j}]={padded[i + window + j]}{padded[i + window + j + 1]}": 1.0 for j in (-1, 0)})
+            features.append(row)
+            labels.append(label_map[s.tags[i]])
+        lengths.append(len(text))
+    return features, np.array(labels, dtype=np.int64), lengths
+
+
+def _tag_sequences(labels: np.ndarray, lengths: Sequence[int]) -> list[list[str]]:
+    out, first = [], 0
+    for n in lengths:
+        out.append([NER_TAGS[y] for y in labels[first:first + n]])
+        first += n
+    return out
+
+
+def _span_counts(gold: list[list[str]], pred: list[list[str]]) -> np.ndarray:
+    """(sentences, 3): correct, gold and predicted entities per sentence (exact spans)."""
+    from .ner import bio_to_spans
+
+    rows = []
+    for g, p in zip(gold, pred):
+        gs, ps = set(bio_to_spans(g)), set(bio_to_spans(p))
+        rows.append((len(gs & ps), len(gs), len(ps)))
+    return np.array(rows, dtype=np.float64)
+
+
+def _micro_f1(counts: np.ndarray) -> np.ndarray:
+    """Micro F1 of summed (correct, gold, predicted) counts, along the last axis: 2·correct / (gold + predicted),
+    and 1 when there is nothing to find and nothing found (`metalearn_edu.ner.span_f1`'s convention)."""
+    correct, gold, pred = counts[..., 0], counts[..., 1], counts[..., 2]
+    return np.where(gold + pred > 0, 2 * correct / np.maximum(gold + pred, 1), 1.0)
+
+
+def tagger_f1(train: tuple[Any, np.ndarray, Sequence[int]], val: tuple[Any, np.ndarray, Sequence[int]],
+              test: tuple[Any, np.ndarray, Sequence[int]], cs: Sequence[float] = (0.1, 1.0, 10.0),
+              scale: bool = True, n_boot: int = 1000, seed: int = 0, return_predictions: bool = False) -> dict[str, Any]:
+    """A per-token logistic-regression tagger, scored by entity-level micro F1 on exact spans.
+
+    The tagger predicts each token's BIO tag (`NER_TAGS`) from its features alone; the predicted
+    tags of a sentence are read as entities by `metalearn_edu.ner.bio_to_spans` and scored like the
+    few-shot tagger (`metalearn_edu.ner.span_f1`: 2·correct / (gold + predicted), summed over
+    sentences). C is chosen on `val` by that F1, the tagger refitted on `train`, scored once on
+    `test`; the half-width is a 95 % percentile bootstrap over test sentences.
+
+    Args:
+        train, val, test: ``(features, labels, lengths)`` from `token_features` (dense; standardised
+            with `scale`) or `window_features` after a `DictVectorizer` (sparse).
+        cs: the inverse regularisation strengths tried.
+        return_predictions: also return ``"predictions"``, the predicted tag ids of the test tokens
+            (for `f1_on_subsets`).
+
+    Returns:
+        ``{"f1", "f1_ci", "precision", "recall", "c", "val": {C: F1}, "n_train_tokens",
+        "n_train_sentences", "n_test_sentences", "n_gold"}``.
+
+    Raises:
+        ValueError: when the lengths of a split do not add up to its labels, or `cs` is empty.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    for name, (x, y, lengths) in (("train", train), ("val", val), ("test", test)):
+        if x.shape[0] != len(y) or sum(lengths) != len(y):
+            raise ValueError(f"{name}: {x.shape[0]} feature rows, {len(y)} labels and lengths summing to "
+                             f"{sum(lengths)}; give one row and one label per token")
+    if not list(cs):
+        raise ValueError("cs is empty; give at least one positive C")
+    (x_tr, y_tr, _), (x_va, y_va, l_va), (x_te, y_te, l_te) = train, val, test
+    if scale and not hasattr(x_tr, "tocsr"):
+        x_tr, x_va, x_te = (np.asarray(x, dtype=np.float64) for x in (x_tr, x_va, x_te))
+        mean, std = x_tr.mean(0), x_tr.std(0) + 1e-8
+        x_tr, x_va, x_te = ((x - mean) / std for x in (x_tr, x_va, x_te))
+    gold_va, gold_te = _tag_sequences(y_va, l_va), _tag_sequences(y_te, l_te)
+    val_scores = {}
+    for c in sorted(cs):
+        model = LogisticRegression(C=c, max_iter=500).fit(x_tr, y_tr)
+        val_scores[float(c)] = float(_micro_f1(_span_counts(gold_va, _tag_sequences(model.predict(x_va), l_va)).sum(0)))
+    best = max(val_scores, key=lambda c: (val_scores[c], -c))
+    predicted = LogisticRegression(C=best, max_iter=500).fit(x_tr, y_tr).predict(x_te)
+    counts = _span_counts(gold_te, _tag_sequences(predicted, l_te))
+    total = counts.sum(0)
+    idx = np.random.default_rng(seed).integers(0, len(counts), (n_boot, len(counts)))
+    boot = _micro_f1(counts[idx].sum(1))
+    extra = {"predictions": predicted.tolist()} if return_predictions else {}
+    return {**extra, "f1": float(_micro_f1(total)), "f1_ci": float((np.percentile(boot, 97.5) - np.percentile(boot, 2.5)) / 2),
+            "precision": float(total[0] / max(total[2], 1)), "recall": float(total[0] / max(total[1], 1)),
+            "c": best, "val": {str(c): v for c, v in val_scores.items()}, "n_train_tokens": int(len(y_tr)),
+            "n_train_sentences": len(train[2]), "n_test_sentences": len(l_te), "n_gold": int(total[1])}
+
+
+def f1_on_subsets(labels: Sequence[int], predicted: Sequence[int], lengths: Sequence[int],
+                  subsets: Sequence[Sequence[int]]) -> list[float]:
+    """Entity micro F1 of a tagger's predictions on each subset of sentences (e.g. each few-shot
+    episode's query sentences), so a full-data tagger is scored on exactly what the episodes score.
+
+    Args:
+        labels, predicted: tag ids (`NER_TAGS`) of every token of the test sentences, in order.
+        lengths: tokens per sentence (they sum to ``len(labels)``).
+        subsets: lists of sentence indices.
+
+    Returns:
+        One F1 per subset.
+
+    Raises:
+        ValueError: when the lengths do not add up to the tokens, or a subset names a sentence that
+            does not exist.
+    """
+    if len(labels) != len(predicted) or sum(lengths) != len(labels):
+        raise ValueError(f"{len(labels)} labels, {len(predicted)} predictions and lengths summing to {sum(lengths)}; "
+                         "give one label and one prediction per token")
+    counts = _span_counts(_tag_sequences(np.asarray(labels), lengths), _tag_sequences(np.asarray(predicted), lengths))
+    out = []
+    for subset in subsets:
+        if any(not 0 <= i < len(lengths) for i in subset):
+            raise ValueError(f"subsets name sentences outside 0..{len(lengths) - 1}")
+        out.append(float(_micro_f1(counts[list(subset)].sum(0))))
+    return out

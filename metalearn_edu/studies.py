@@ -961,7 +961,8 @@ def paired_ceiling(study: dict[str, Any], suite: str, a: str, b: str, metric: st
 
 def ceiling_comparison(ceilings: dict[str, Any], few_shot_text: dict[str, Any] | None = None,
                        cross_domain: dict[str, Any] | None = None, chinese: dict[str, Any] | None = None,
-                       metric: str = "balanced_accuracy", use_cv: bool = True) -> dict[str, dict[str, Any]]:
+                       metric: str = "balanced_accuracy", use_cv: bool = True,
+                       minilm_meta: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """Each encoder's K-shot accuracy next to its full-data ceiling: suite -> ``chance``, ``n_train``,
     ``per_class`` (training texts per class behind the ceiling, on average), ``ceiling_from`` and
     ``rows``: name -> ``{"k", "mean", "half", "ceiling", "ceiling_half"}``.
@@ -973,7 +974,8 @@ def ceiling_comparison(ceilings: dict[str, Any], few_shot_text: dict[str, Any] |
     The K-shot points are chapter 5's and 7's test protocol at K = 1 and 5 (`few_shot_table` for BBC,
     `cross_domain_table` for movies and debates, `chinese_table` for Chinese sentiment; mean ± 95 % CI
     over seeds) and, for movie reviews, K = 64 from `kshot_table` (``mlm_protocol`` for the MLM encoder,
-    ``tfidf`` for TF-IDF). The ``"tfidf"`` row's K = 1, 5 points are the studies' *binary* bag of words
+    ``tfidf`` for TF-IDF; with `minilm_meta`, MiniLM's K = 64 at step 0 from that study's K curve, as its
+    K = 1 and 5 points are step 0). The ``"tfidf"`` row's K = 1, 5 points are the studies' *binary* bag of words
     (``bow``; for Chinese a character bag of words). Chinese ``smlmt_fomaml`` K-shot values are the
     mean over its three meta-training seeds, its ceiling the shipped seed 0. A study passed as None
     (or a model it lacks) leaves those rows with only their ceiling (``k`` empty).
@@ -1009,6 +1011,10 @@ def ceiling_comparison(ceilings: dict[str, Any], few_shot_text: dict[str, Any] |
                     row["mean"].append(cell["mean"])
                     row["half"].append(cell["half"])
             curve = kshot.get({"mlm": "mlm_protocol", "tfidf": "tfidf"}.get(name, ""), {})
+            if suite == "movies" and name == "minilm" and minilm_meta is not None:
+                from .analysis import mean_ci
+                mean, half = mean_ci([r[0] for r in minilm_meta["models"]["minilm"]["kcurve"]["64"]["per_episode"]])
+                curve = {"k": [64], "mean": [mean], "half": [half]}
             if suite == "movies" and 64 in curve.get("k", []):
                 i = curve["k"].index(64)
                 row["k"].append(64)
@@ -1061,6 +1067,232 @@ def ceilings_markdown(study: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------------
+# Meta-learning from MiniLM (chapter 7, benchmarks/minilm_meta.py) and the NER ceiling (chapter 8)
+# ---------------------------------------------------------------------------------------
+MINILM_RECIPES = ("fomaml", "protonet", "hybrid_smlmt")
+MINILM_CELLS = ("bbc_k1", "bbc_k5", "movies_k1", "movies_k5", "debates_k1", "debates_k5")
+MINILM_SHORT = {"fomaml": "first-order MAML", "protonet": "ProtoNet", "hybrid_smlmt": "Hybrid-SMLMT"}
+MINILM_NAMES = {"minilm": "MiniLM (the start)", "fomaml": "MiniLM + first-order MAML on SMLMT",
+                "protonet": "MiniLM + ProtoNet on SMLMT", "hybrid_smlmt": "MiniLM + Hybrid-SMLMT (SMLMT + BBC topics)"}
+
+
+def _minilm_block(curve: dict[str, Any], first: int, n: int, step: int) -> list[float]:
+    offset = first - curve.get("first_episode", 0)
+    return [row[step] for row in curve["per_episode"][offset:offset + n]]
+
+
+def minilm_meta_table(study: dict[str, Any], step: int = -1) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each MiniLM recipe against its start: recipe -> cell -> ``mean``, ``half`` (over seeds), ``start``
+    (the start's mean on the same blocks), ``diff``, ``diff_half`` and ``diff_per_seed``.
+
+    Seed s of a recipe is tested on episodes s·n … s·n + n − 1 of a cell and the start on all of them,
+    so seed s's difference is paired (`metalearn_edu.analysis.seed_ci`, t-interval over the seeds).
+    Cells are `MINILM_CELLS` and ``"movies_K{k}"`` for the K curve (the same episodes for every model
+    and seed). `step`: the test-time step whose accuracy is compared (−1: the protocol's last; 0: the
+    prototype head before any step). Recipes with fewer than two finished seeds are left out.
+    """
+    from .analysis import mean_ci, seed_ci
+
+    n, seeds = study["settings"]["episodes"], study["settings"]["seeds"]
+    start = study["models"]["minilm"]
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for recipe in MINILM_RECIPES:
+        runs = study["models"].get(recipe, {}).get("seeds", {})
+        done = [s for s in seeds if str(s) in runs]
+        if len(done) < 2:
+            continue
+        pairs = {cell: ([_minilm_block(runs[str(s)]["eval"][cell], s * n, n, step) for s in done],
+                        [_minilm_block(start["eval"][cell], s * n, n, step) for s in done]) for cell in MINILM_CELLS}
+        for k in sorted(int(k) for k in start["kcurve"]):
+            pairs[f"movies_K{k}"] = ([[r[step] for r in runs[str(s)]["kcurve"][str(k)]["per_episode"]] for s in done],
+                                     [[r[step] for r in start["kcurve"][str(k)]["per_episode"]] for _ in done])
+        rows = {}
+        for cell, (per_seed, base) in pairs.items():
+            mean, half, _ = seed_ci(per_seed)
+            d, dh, values = seed_ci(per_seed, base)
+            rows[cell] = {"mean": mean, "half": half, "start": mean_ci([sum(b) / len(b) for b in base])[0],
+                          "diff": d, "diff_half": dh, "diff_per_seed": values}
+        out[recipe] = rows
+    return out
+
+
+def minilm_kcurve_table(study: dict[str, Any], step: int = -1) -> dict[str, dict[str, list[float]]]:
+    """The movie-review K curve of the MiniLM study in `kshot_table`'s shape (for `viz.plot_low_resource`):
+    ``"minilm"`` (mean ± CI over episodes) and each recipe (mean ± t-interval over seeds, ``diff`` paired
+    with the start on the same episodes)."""
+    from .analysis import mean_ci
+
+    start = study["models"]["minilm"]["kcurve"]
+    ks = sorted(int(k) for k in start)
+    first = {"k": ks, "mean": [], "half": [], "diff": [0.0] * len(ks), "diff_half": [0.0] * len(ks)}
+    for k in ks:
+        mean, half = mean_ci([r[step] for r in start[str(k)]["per_episode"]])
+        first["mean"].append(mean)
+        first["half"].append(half)
+    out = {"minilm": first}
+    for recipe, rows in minilm_meta_table(study, step).items():
+        out[recipe] = {"k": ks, **{key: [rows[f"movies_K{k}"][src] for k in ks]
+                                   for key, src in (("mean", "mean"), ("half", "half"), ("diff", "diff"),
+                                                    ("diff_half", "diff_half"))}}
+    return out
+
+
+def minilm_training(study: dict[str, Any]) -> dict[str, dict[str, list[float]]]:
+    """Per recipe: ``outer_steps``, ``train_seconds`` (CPU) and ``relative_change`` (‖θ − θ₀‖/‖θ₀‖), one per seed."""
+    out = {}
+    for recipe in MINILM_RECIPES:
+        runs = study["models"].get(recipe, {}).get("seeds", {})
+        out[recipe] = {key: [runs[s]["train"][key] for s in sorted(runs)]
+                       for key in ("outer_steps", "train_seconds", "relative_change")}
+    return out
+
+
+def minilm_precision_check(study: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The start in bf16 autocast against fp32 on the same episodes (block 0): cell -> paired ``diff`` and
+    ``diff_half`` of the protocol's last step, and ``step0_diff`` / ``step0_diff_half`` of the prototype head."""
+    from .analysis import paired_ci
+
+    start = study["models"]["minilm"]
+    out = {}
+    for cell, fp32 in start.get("fp32_eval", {}).items():
+        n = fp32["n_episodes"]
+        row = {}
+        for step, key in ((-1, ""), (0, "step0_")):
+            d, dh = paired_ci(_minilm_block(start["eval"][cell], 0, n, step), _minilm_block(fp32, 0, n, step))
+            row[f"{key}diff"], row[f"{key}diff_half"] = d, dh
+        out[cell] = row
+    return out
+
+
+def ner_ceiling_comparison(ceilings: dict[str, Any], chinese: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Chapter 8's NER panel in `ceiling_comparison`'s shape (for `viz.plot_ceilings`): ``{"zh_ner": …}``.
+
+    Rows: each Chinese encoder's few-shot entity F1 at K = 1 and 5 (`chinese_table`: mean ± 95 % CI over
+    seeds) with its token probe as the ceiling, scored on the same query sentences as the 5-shot test
+    episodes (mean F1 over those episodes ± 95 % CI), and ``"tfidf"`` for the character-window tagger
+    (a ceiling only; no few-shot lexical tagger was run). ``chance`` is None (entity F1 has no chance
+    level); ``per_class`` is the mentions per entity type in the probes' training sentences (K counts
+    mentions per type in an episode's support set).
+    """
+    from .data.chinese import peoples_daily_sentences
+    from .ner import bio_to_spans
+
+    table = ner_ceiling_table(ceilings)
+    few = chinese_table(chinese)
+    mentions = sum(len(bio_to_spans(s.tags)) for s in peoples_daily_sentences("train")[:table["train_sentences"]])
+    rows: dict[str, dict[str, Any]] = {}
+    for name, r in table["rows"].items():
+        key = "tfidf" if name == "window" else name
+        ceiling, half = r["episodes"]["ner_k5"]
+        row: dict[str, Any] = {"k": [], "mean": [], "half": [], "ceiling": ceiling, "ceiling_half": half}
+        for k in (1, 5):
+            cell = few.get(name, {}).get(f"ner_k{k}")
+            if cell is not None:
+                row["k"].append(k)
+                row["mean"].append(cell["mean"])
+                row["half"].append(cell["half"])
+        rows[key] = row
+    return {"zh_ner": {"chance": None, "n_train": table["train_sentences"], "per_class": mentions / 3,
+                       "ceiling_from": "the 5-shot test episodes' query sentences", "rows": rows}}
+
+
+ZH_KSHOT_NAMES = {"tfidf": "character TF-IDF + logistic regression", "linear_probe": "linear probe (frozen zh MLM)",
+                  "prototype_head": "prototype head (zh MLM, step 0)", "mlm_protocol": "zh MLM, top block + head",
+                  "smlmt_fomaml_protocol": "zh SMLMT (zh-smlmt-micro), top block + head"}
+
+
+def chinese_kshot_markdown(study: dict[str, Any]) -> str:
+    """Chapter 8's low-resource sweep (Chinese review sentiment) as Markdown, with each method's paired
+    difference from the prototype head; empty when the study has none."""
+    if not study.get("kshot"):
+        return ""
+    table = kshot_table(study, reference="prototype_head")
+    first = next(iter(table.values()))
+    lines = ["| method | " + " | ".join(f"K = {k}" for k in first["k"]) + " |", "|---|" + "---:|" * len(first["k"])]
+    for m, e in table.items():
+        cells = [format_ci(a, h) + ("" if m == "prototype_head" else f" (Δ {d:+.3f} ± {dh:.3f})")
+                 for a, h, d, dh in zip(e["mean"], e["half"], e["diff"], e["diff_half"])]
+        lines.append(f"| {ZH_KSHOT_NAMES.get(m, m)} | " + " | ".join(cells) + " |")
+    lines += ["", f"Chinese review sentiment with K labelled reviews per class, {study['settings']['kshot_episodes']} "
+              "episodes per K (20 query reviews per class), the same episodes for every method; mean ± 95% CI over "
+              "episodes; Δ: paired difference from the prototype head on the same episodes."]
+    return "\n".join(lines)
+
+
+def ner_ceiling_markdown(study: dict[str, Any]) -> str:
+    """The NER ceilings (``benchmarks/ceilings.py --ner``) as Markdown."""
+    table = ner_ceiling_table(study)
+    titles = {"random": "random init", "mlm": "Chinese MLM (zh-mlm-micro)", "smlmt_fomaml": "MLM + FOMAML on SMLMT",
+              "window": "character-window tagger (no encoder)"}
+    lines = ["| tagger on all the labels | test split F1 | precision | recall | F1 on the 1-shot episodes' queries | "
+             "F1 on the 5-shot episodes' queries |", "|---|---:|---:|---:|---:|---:|"]
+    for name, r in table["rows"].items():
+        episodes = [format_ci(*r["episodes"][c]) for c in ("ner_k1", "ner_k5")]
+        lines.append(f"| {titles.get(name, name)} | {format_ci(r['f1'], r['half'])} | {r['precision']:.3f} | "
+                     f"{r['recall']:.3f} | " + " | ".join(episodes) + " |")
+    quarter = min(table["learning"]) if table["learning"] else None
+    lines += ["", f"Per-token logistic regression (BIO tags of PER/LOC/ORG) trained on the first "
+              f"{table['train_sentences']:,} of {table['train_split_sentences']:,} People's Daily training sentences "
+              f"(C chosen on {table['val_sentences']:,} validation sentences by entity F1), predicted tags read as "
+              f"entities; entity-level micro F1 with exact spans on all {table['test_sentences']:,} test sentences "
+              "(± 95% bootstrap over sentences), and the mean F1 over the query sentences of chapter 8's test "
+              "episodes (± 95% CI over episodes). Encoders: frozen last-layer features of every token (64 per "
+              "sentence); the window tagger: characters at offsets −2 … 2 and the pairs around each character."
+              + (f" With {quarter:,} training sentences the MLM probe reaches {table['learning'][quarter]['f1']:.3f}."
+                 if quarter else "")]
+    return "\n".join(lines)
+
+
+def _mean_ci(values: list[float]) -> tuple[float, float]:
+    from .analysis import mean_ci
+    return mean_ci(values)
+
+
+def minilm_meta_markdown(study: dict[str, Any]) -> str:
+    """The MiniLM study as Markdown: the start and each recipe on every cell (Δ: paired difference from the start)."""
+    table = minilm_meta_table(study)
+    s = study["settings"]
+    any_recipe = next(iter(table.values()))
+    cells = list(MINILM_CELLS) + [c for c in ("movies_K16", "movies_K64") if c in any_recipe]
+    titles = {**CELL_TITLES, "movies_K16": "movies K = 16", "movies_K64": "movies K = 64"}
+    lines = ["| model | " + " | ".join(titles[c] for c in cells) + " |", "|---|" + "---:|" * len(cells)]
+    any_recipe = next(iter(table.values()))
+    lines.append(f"| {MINILM_NAMES['minilm']} | " + " | ".join(f"{any_recipe[c]['start']:.3f}" for c in cells) + " |")
+    for recipe, rows in table.items():
+        lines.append(f"| {MINILM_NAMES[recipe]} | " + " | ".join(
+            f"{rows[c]['mean']:.3f} (Δ {rows[c]['diff']:+.3f} ± {rows[c]['diff_half']:.3f})" for c in cells) + " |")
+    steps = minilm_training(study)
+    lines += ["", f"Accuracy after chapter 5's protocol ({s['test_steps']} steps of rate {s['inner_lr']:g} on the top "
+              f"block and the head); {len(s['seeds'])} meta-training seeds × {s['episodes']} episodes per cell "
+              f"({s['kshot_episodes']} per K on the movie-review curve, 20 query reviews per class); Δ: paired difference "
+              "from the start on the same episodes, t-interval over the seeds. "
+              f"{s['budget']:g} CPU-seconds of meta-training per run ({s['precision']} autocast, one thread); outer steps: "
+              + "; ".join(f"{MINILM_SHORT[r]} {', '.join(str(v) for v in steps[r]['outer_steps'])}"
+                          for r in table) + ". Hybrid-SMLMT has seen the five BBC topics in meta-training (on other "
+              "articles), so its BBC cells are not few-shot for it. `python benchmarks/minilm_meta.py`."]
+    return "\n".join(lines)
+
+
+def ner_ceiling_table(study: dict[str, Any]) -> dict[str, Any]:
+    """The NER ceilings of ``benchmarks/ceilings.py --ner``: ``rows``: name -> ``{"f1", "half", "c", "precision",
+    "recall"}`` on the test split and ``episodes``: cell -> (mean, half) of the F1 on each few-shot test
+    episode's query sentences (the encoders' token probes and ``"window"``, the character-window tagger), ``learning`` (the MLM probe on a
+    quarter of the sentences: ``{"sentences", "f1", "half"}``) and the split sizes."""
+    ner = study.get("ner")
+    if not ner:
+        raise ValueError("the ceilings study has no 'ner'; run `python benchmarks/ceilings.py --ner`")
+    found = {**ner["encoders"], **({"window": ner["window"]} if "window" in ner else {})}
+    rows = {name: {"f1": r["f1"], "half": r["f1_ci"], "c": r["c"], "precision": r["precision"], "recall": r["recall"],
+                   "episodes": {cell: _mean_ci(v) for cell, v in r.get("episodes", {}).items()}}
+            for name, r in found.items()}
+    learning = {int(k): {"sentences": int(k), "f1": r["f1"], "half": r["f1_ci"]}
+                for k, r in ner.get("learning", {}).get("mlm", {}).items()}
+    return {"rows": rows, "learning": learning, **{k: ner["settings"][k] for k in
+                                                    ("train_sentences", "val_sentences", "test_sentences",
+                                                     "train_split_sentences")}}
+
+
 def readme_tables(folder: Path | None = None) -> dict[str, str]:
     """Marker name -> generated Markdown, for every study whose JSON exists."""
     out = {}
@@ -1072,8 +1304,11 @@ def readme_tables(folder: Path | None = None) -> dict[str, str]:
             ("equal_compute", "equal_compute", equal_compute_markdown),
             ("equal_steps", "equal_compute", equal_steps_markdown),
             ("cross_domain", "cross_domain", lambda st: cross_domain_markdown(st) + "\n\n" + kshot_markdown(st)),
-            ("chinese", "chinese", chinese_markdown), ("in_context", "in_context", in_context_markdown),
-            ("ceilings", "ceilings", ceilings_markdown)):
+            ("chinese", "chinese", lambda st: chinese_markdown(st) + ("\n\n" + chinese_kshot_markdown(st)
+                                                                      if st.get("kshot") else "")),
+            ("in_context", "in_context", in_context_markdown),
+            ("ceilings", "ceilings", ceilings_markdown), ("ner_ceilings", "ceilings", ner_ceiling_markdown),
+            ("minilm_meta", "minilm_meta", minilm_meta_markdown)):
         try:
             out[marker] = render(load_study(name, folder))
         except FileNotFoundError:

@@ -273,3 +273,125 @@ def test_plot_ceilings_draws_only_the_chosen_rows():
     assert sorted(float(line.get_ydata()[0]) for line in ax.lines if line.get_marker() == "s") == pytest.approx([0.62, 0.77])
     with pytest.raises(ValueError, match="rows"):
         viz.plot_ceilings(comparison, rows=["maml"])
+
+
+# ---------------------------------------------------------------------------------------
+# The token-level (NER) ceiling
+# ---------------------------------------------------------------------------------------
+class Tagged:
+    def __init__(self, text, tags):
+        self.text, self.tags = text, tuple(tags)
+
+
+def test_token_features_keep_each_labelled_token_of_a_sentence_run_alone():
+    from metalearn_edu.ceilings import NER_TAGS, token_features
+    from metalearn_edu.data.chinese import load_chinese_tokenizer
+    from metalearn_edu.ner import align_labels
+
+    from metalearn_edu.pretrained import load_pretrained
+
+    tokenizer = load_chinese_tokenizer()
+    model = load_pretrained("zh-mlm-micro", with_tokenizer=False)[0]
+    sentences = [Tagged("李鹏在北京", ["B-PER", "I-PER", "O", "B-LOC", "I-LOC"]), Tagged("好", ["O"]),
+                 Tagged("新华社记者报道", ["B-ORG", "I-ORG", "I-ORG", "O", "O", "O", "O"])]
+    feats, labels, lengths = token_features(model, tokenizer, sentences, max_len=16, batch_size=2)
+    assert lengths == [5, 1, 7] and feats.shape == (13, model.cfg.d_model)
+    assert [NER_TAGS[y] for y in labels] == [t for s in sentences for t in s.tags]
+    first = 0
+    with torch.no_grad():
+        for s, n in zip(sentences, lengths):
+            ids, row = align_labels(tokenizer, s.text, s.tags, 16, {t: i for i, t in enumerate(NER_TAGS)})
+            alone = model(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long)).hidden_states[0]
+            assert torch.allclose(feats[first:first + n], alone[1:-1], atol=1e-5)  # [CLS] and [SEP] left out
+            first += n
+
+
+def test_window_features_name_the_characters_around_each_position():
+    from metalearn_edu.ceilings import NER_TAGS, window_features
+
+    feats, labels, lengths = window_features([Tagged("李鹏到", ["B-PER", "I-PER", "O"]), Tagged("京城x", ["B-LOC", "I-LOC", "O"])],
+                                             max_len=4, window=1)
+    assert lengths == [2, 2] and [NER_TAGS[y] for y in labels] == ["B-PER", "I-PER", "B-LOC", "I-LOC"]  # 4 − 2 kept
+    assert feats[0] == {"c[-1]=^": 1.0, "c[0]=李": 1.0, "c[1]=鹏": 1.0, "b[-1]=^李": 1.0, "b[0]=李鹏": 1.0}
+    assert feats[3]["c[1]=$"] == 1.0 and feats[3]["b[0]=城$"] == 1.0  # the cut text ends at the boundary
+
+
+def synthetic_tagging(seed: int, n_sentences: int, noise: float) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Sentences of 6 tokens; every token's tag is readable from its one-hot feature (plus noise)."""
+    g = np.random.default_rng(seed)
+    patterns = [[0, 1, 2, 0, 0, 0], [0, 0, 3, 4, 4, 0], [5, 6, 0, 0, 1, 0], [0, 0, 0, 0, 0, 0]]
+    tags = np.concatenate([patterns[i] for i in g.integers(0, len(patterns), n_sentences)])
+    x = np.eye(7)[tags] * 3.0 + noise * g.normal(size=(len(tags), 7))
+    return x, tags, [6] * n_sentences
+
+
+def test_tagger_f1_scores_entities_like_span_f1():
+    from metalearn_edu.ceilings import NER_TAGS, _tag_sequences, tagger_f1
+    from metalearn_edu.ner import span_f1
+
+    clean = tagger_f1(synthetic_tagging(0, 60, 0.1), synthetic_tagging(1, 30, 0.1), synthetic_tagging(2, 40, 0.1))
+    assert clean["f1"] == 1.0 and clean["f1_ci"] == 0.0 and clean["n_train_sentences"] == 60
+    noisy_test = synthetic_tagging(2, 40, 1.2)
+    noisy = tagger_f1(synthetic_tagging(0, 60, 1.2), synthetic_tagging(1, 30, 1.2), noisy_test, cs=(1.0,))
+    assert 0.1 < noisy["f1"] < 0.95 and noisy["f1_ci"] > 0.01
+    # the same number from the library's span F1, on the predictions of the same tagger
+    from sklearn.linear_model import LogisticRegression
+    x_tr, y_tr, _ = synthetic_tagging(0, 60, 1.2)
+    mean, std = x_tr.mean(0), x_tr.std(0) + 1e-8
+    predicted = LogisticRegression(C=1.0, max_iter=500).fit((x_tr - mean) / std, y_tr).predict((noisy_test[0] - mean) / std)
+    reference = span_f1(_tag_sequences(noisy_test[1], noisy_test[2]), _tag_sequences(predicted, noisy_test[2]))
+    assert noisy["f1"] == pytest.approx(reference["f1"]) and noisy["n_gold"] == reference["n_gold"]
+    assert noisy["precision"] == pytest.approx(reference["precision"]) and NER_TAGS[0] == "O"
+
+
+def test_tagger_f1_names_a_split_whose_lengths_do_not_add_up():
+    from metalearn_edu.ceilings import tagger_f1
+
+    x, y, lengths = synthetic_tagging(0, 10, 0.1)
+    with pytest.raises(ValueError, match="val"):
+        tagger_f1((x, y, lengths), (x, y, lengths[:-1]), (x, y, lengths))
+    with pytest.raises(ValueError, match="cs"):
+        tagger_f1((x, y, lengths), (x, y, lengths), (x, y, lengths), cs=())
+
+
+def test_f1_on_subsets_scores_each_subset_of_sentences_alone():
+    from metalearn_edu.ceilings import NER_TAGS, _tag_sequences, f1_on_subsets
+    from metalearn_edu.ner import span_f1
+
+    x, labels, lengths = synthetic_tagging(3, 8, 0.0)
+    predicted = labels.copy()
+    predicted[6:12] = 0  # sentence 1 loses its entities
+    predicted[13] = 2    # sentence 2: B-PER I-PER becomes B-PER B-PER... (one wrong span, one extra)
+    subsets = [[0], [1], [0, 1, 2], list(range(8))]
+    got = f1_on_subsets(labels, predicted, lengths, subsets)
+    gold, pred = _tag_sequences(labels, lengths), _tag_sequences(predicted, lengths)
+    for subset, value in zip(subsets, got):
+        assert value == pytest.approx(span_f1([gold[i] for i in subset], [pred[i] for i in subset])["f1"])
+    assert len(set(round(v, 6) for v in got)) > 1 and NER_TAGS[2] == "I-PER"
+    with pytest.raises(ValueError, match="subsets"):
+        f1_on_subsets(labels, predicted, lengths, [[8]])
+    with pytest.raises(ValueError, match="lengths"):
+        f1_on_subsets(labels, predicted, lengths[:-1], [[0]])
+
+
+def test_stored_ner_ceilings_support_the_readme_reading():
+    """The README's reading of the token-level ceilings, claim by claim, against the stored studies."""
+    try:
+        ceilings, chinese = studies.load_study("ceilings"), studies.load_study("chinese")
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    table = studies.ner_ceiling_table(ceilings)
+    rows = studies.ner_ceiling_comparison(ceilings, chinese)["zh_ner"]["rows"]
+    probe = {m: rows[m]["ceiling"] for m in ("random", "mlm", "smlmt_fomaml")}
+    # the frozen features are the bottleneck: ~0.3 against ~0.76 for characters, and more data does not help
+    assert 0.25 < probe["mlm"] < 0.35 and 0.72 < rows["tfidf"]["ceiling"] < 0.8
+    quarter = min(table["learning"])
+    assert quarter * 4 == table["train_sentences"] and abs(table["learning"][quarter]["f1"] - table["rows"]["mlm"]["f1"]) < 0.02
+    # pretraining put it there; SMLMT meta-training did not change it
+    assert probe["random"] < 0.1
+    assert abs(probe["mlm"] - probe["smlmt_fomaml"]) < rows["mlm"]["ceiling_half"] + rows["smlmt_fomaml"]["ceiling_half"]
+    # five shots from the start far below; the meta-learned prototypical tagger within its interval of the probe
+    few = studies.chinese_table(chinese)
+    assert few["mlm"]["ner_k5"]["mean"] < 0.12 and probe["mlm"] - few["mlm"]["ner_k5"]["mean"] > 0.15
+    best = few["ner_protonet"]["ner_k5"]
+    assert abs(best["mean"] - 0.28) < 0.005 and abs(best["half"] - 0.08) < 0.005 and abs(best["mean"] - probe["mlm"]) < best["half"]

@@ -277,3 +277,78 @@ def test_feature_reuse_table_pairs_each_set_with_the_top_block_on_the_same_episo
     assert row["bbc_k5"]["step0"] == pytest.approx(0.4)
     assert [v for r in row["cka"]["bbc_k5"]["per_seed"] for v in r] == pytest.approx([1.0, 0.9, 1.0, 0.7])
     assert row["cka"]["bbc_k5"]["mean"] == pytest.approx([1.0, 0.8])
+
+
+def minilm_study() -> dict:
+    """Two episodes per seed and cell, three seeds; accuracies over steps 0 … 2 chosen by hand."""
+    def curve(rows, first=0):
+        return {"per_episode": rows, "first_episode": first, "n_episodes": len(rows)}
+
+    start_rows = [[0.4, 0.5, 0.6], [0.5, 0.5, 0.5], [0.6, 0.6, 0.7], [0.3, 0.4, 0.4], [0.5, 0.6, 0.6], [0.4, 0.4, 0.5]]
+    start = {"eval": {c: curve(start_rows) for c in studies.MINILM_CELLS},
+             "kcurve": {"1": curve([[0.5, 0.5, 0.6], [0.4, 0.5, 0.5]]), "64": curve([[0.7, 0.7, 0.8], [0.6, 0.7, 0.7]])},
+             "fp32_eval": {"movies_k5": curve([[0.4, 0.5, 0.5], [0.5, 0.5, 0.5]])}}
+    bumps = {"fomaml": (0.1, 0.0, 0.2), "protonet": (0.0, 0.0, 0.0)}
+    models = {"minilm": start}
+    for recipe, bump in bumps.items():
+        seeds = {}
+        for s, b in enumerate(bump):
+            block = [[v + b for v in row] for row in start_rows[2 * s:2 * s + 2]]
+            seeds[str(s)] = {"eval": {c: curve(block, 2 * s) for c in studies.MINILM_CELLS},
+                             "kcurve": {k: curve([[v + b for v in row] for row in c["per_episode"]])
+                                        for k, c in start["kcurve"].items()},
+                             "train": {"outer_steps": 10 + s, "train_seconds": 60.0, "relative_change": 0.01}}
+        models[recipe] = {"seeds": seeds}
+    models["hybrid_smlmt"] = {"seeds": {"0": models["protonet"]["seeds"]["0"]}}  # one seed: left out
+    return {"settings": {"episodes": 2, "seeds": [0, 1, 2], "test_steps": 2, "inner_lr": 0.05, "kshot_episodes": 2,
+                         "budget": 60, "precision": "bf16"}, "models": models}
+
+
+def test_minilm_meta_table_pairs_each_seed_with_the_start_on_its_block():
+    from scipy.stats import t
+
+    table = studies.minilm_meta_table(minilm_study())
+    assert set(table) == {"fomaml", "protonet"}  # Hybrid-SMLMT has one seed
+    row = table["fomaml"]["bbc_k5"]
+    assert row["diff_per_seed"] == pytest.approx([0.1, 0.0, 0.2])
+    sd = math.sqrt(((0.1 - 0.1) ** 2 + (0.0 - 0.1) ** 2 + (0.2 - 0.1) ** 2) / 2)
+    assert row["diff"] == pytest.approx(0.1) and row["diff_half"] == pytest.approx(t.ppf(0.975, 2) * sd / math.sqrt(3))
+    seed_means = [(0.6 + 0.5) / 2 + 0.1, (0.7 + 0.4) / 2, (0.6 + 0.5) / 2 + 0.2]
+    assert row["mean"] == pytest.approx(sum(seed_means) / 3) and row["start"] == pytest.approx((0.55 + 0.55 + 0.55) / 3)
+    assert table["protonet"]["movies_k1"]["diff"] == pytest.approx(0.0, abs=1e-12)
+    step0 = studies.minilm_meta_table(minilm_study(), step=0)["fomaml"]["bbc_k5"]
+    assert step0["start"] == pytest.approx((0.45 + 0.45 + 0.45) / 3)  # the prototype head's accuracies
+    assert table["fomaml"]["movies_K64"]["diff_per_seed"] == pytest.approx([0.1, 0.0, 0.2])
+
+
+def test_minilm_kcurve_table_has_the_low_resource_shape():
+    curves = studies.minilm_kcurve_table(minilm_study())
+    assert curves["minilm"]["k"] == [1, 64] and curves["minilm"]["mean"] == pytest.approx([0.55, 0.75])
+    assert curves["fomaml"]["diff"] == pytest.approx([0.1, 0.1]) and curves["fomaml"]["diff_half"][0] > 0
+
+
+def test_minilm_precision_check_and_markdown():
+    study = minilm_study()
+    check = studies.minilm_precision_check(study)
+    assert check["movies_k5"]["diff"] == pytest.approx((0.6 + 0.5) / 2 - 0.5)  # block 0 of the bf16 start − fp32
+    assert check["movies_k5"]["step0_diff"] == pytest.approx(0.0)
+    text = studies.minilm_meta_markdown(study)
+    assert "first-order MAML 10, 11, 12" in text and "(Δ +0.100 ±" in text and "Hybrid-SMLMT has seen" in text
+    assert studies.minilm_training(study)["protonet"]["outer_steps"] == [10, 11, 12]
+
+
+def test_ner_ceiling_table_reads_the_probes_and_names_a_missing_part():
+    with pytest.raises(ValueError, match="--ner"):
+        studies.ner_ceiling_table({"suites": {}})
+    row = {"f1": 0.2, "f1_ci": 0.01, "c": 1.0, "precision": 0.3, "recall": 0.15,
+           "episodes": {"ner_k1": [0.2, 0.4], "ner_k5": [0.3, 0.3, 0.3]}}
+    study = {"ner": {"settings": {"train_sentences": 100, "val_sentences": 10, "test_sentences": 20,
+                                  "train_split_sentences": 400},
+                     "encoders": {"mlm": row}, "window": {**row, "f1": 0.7}, "learning": {"mlm": {"25": row}}}}
+    table = studies.ner_ceiling_table(study)
+    assert table["rows"]["window"]["f1"] == 0.7 and table["rows"]["mlm"]["half"] == 0.01
+    assert table["learning"][25]["f1"] == 0.2 and table["train_split_sentences"] == 400
+    assert table["rows"]["mlm"]["episodes"]["ner_k1"][0] == pytest.approx(0.3)
+    assert table["rows"]["mlm"]["episodes"]["ner_k5"] == pytest.approx((0.3, 0.0))
+    text = studies.ner_ceiling_markdown(study)
+    assert "0.300 ± 0.000" in text and "With 25 training sentences the MLM probe reaches 0.200." in text

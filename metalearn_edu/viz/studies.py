@@ -350,7 +350,8 @@ _CEILING_COLORS = {"tfidf": "blue", "minilm": "orange", "mlm": "bluish_green", "
 @_styled
 def plot_ceilings(comparison: Mapping[str, Mapping[str, Any]], names: Mapping[str, str] | None = None,
                   titles: Mapping[str, str] | None = None, suites: Sequence[str] | None = None,
-                  rows: Sequence[str] | None = None, title: str = "") -> Figure:
+                  rows: Sequence[str] | None = None, title: str = "",
+                  ylabel: str = "accuracy (K-shot episodes; full data: balanced)") -> Figure:
     """Per suite, each encoder's K-shot accuracy and, at the right, its full-data ceiling; chance dashed.
 
     The x axis is labelled examples per class on a log₂ scale; the last position is the whole
@@ -364,11 +365,13 @@ def plot_ceilings(comparison: Mapping[str, Mapping[str, Any]], names: Mapping[st
         comparison: suite -> ``{"chance", "n_train", "rows": name -> {"k", "mean", "half", "ceiling",
             "ceiling_half"}}`` and optionally ``"per_class"`` (training texts per class behind the
             ceiling; default n_train / N) and ``"ceiling_from"`` (shown under the panel title), as
-            `metalearn_edu.studies.ceiling_comparison` returns.
+            `metalearn_edu.studies.ceiling_comparison` returns. ``"chance"`` may be None (a metric
+            without a chance level, e.g. entity F1): then no chance line, and ``"per_class"`` is needed.
         names: display names of the rows (e.g. `metalearn_edu.studies.CEILING_NAMES`).
         titles: display names of the suites.
         suites: which suites, in panel order (default: all of `comparison`).
         rows: which encoders (and ``"tfidf"``) to draw (default: all; a panel skips those it lacks).
+        ylabel: the y axis's label (e.g. entity F1 for a tagging suite).
 
     Raises:
         ValueError: for an empty `comparison`, a suite in `suites` it lacks, a name in `rows` that no
@@ -401,8 +404,9 @@ def plot_ceilings(comparison: Mapping[str, Mapping[str, Any]], names: Mapping[st
         entry = {**comparison[suite], "rows": {n: r for n, r in comparison[suite]["rows"].items() if n in keep}}
         if not entry["rows"]:
             raise ValueError(f"suite {suite!r} has no rows to draw; give at least one encoder's ceiling")
-        n_way = round(1 / entry["chance"])
-        per_class = entry.get("per_class", entry["n_train"] / n_way)
+        if entry["chance"] is None and "per_class" not in entry:
+            raise ValueError(f"suite {suite!r} has no chance level; give its 'per_class'")
+        per_class = entry["per_class"] if "per_class" in entry else entry["n_train"] * entry["chance"]
         full = max(per_class, 2 * max([k for r in entry["rows"].values() for k in r["k"]] or [1]))
         ks = sorted({k for r in entry["rows"].values() for k in r["k"]})
         for i, (name, row) in enumerate(sorted(entry["rows"].items(), key=lambda item: labels.index(item[0]))):
@@ -414,7 +418,8 @@ def plot_ceilings(comparison: Mapping[str, Mapping[str, Any]], names: Mapping[st
                 ax.plot([k[-1], x_full], [mean[-1], row["ceiling"]], ":", color=color, linewidth=1.2)
             ax.errorbar([x_full], [row["ceiling"]], yerr=[row["ceiling_half"]], fmt="s", color=color, markersize=7,
                         capsize=3, label=label)
-        ax.axhline(entry["chance"], color=CHANCE_COLOR, linestyle="--", linewidth=1.0, label="chance (1/N)")
+        if entry["chance"] is not None:
+            ax.axhline(entry["chance"], color=CHANCE_COLOR, linestyle="--", linewidth=1.0, label="chance (1/N)")
         ax.set_xscale("log", base=2)
         ax.set_xticks(ks + [full])
         ax.set_xticklabels([str(k) for k in ks] + [f"all\n(~{per_class:.0f}/class)"])
@@ -423,7 +428,7 @@ def plot_ceilings(comparison: Mapping[str, Mapping[str, Any]], names: Mapping[st
         where = entry.get("ceiling_from")
         ax.set_title(titles.get(suite, suite) + (f"\n(ceiling: {where})" if where else ""), fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("accuracy (K-shot episodes; full data: balanced)")
+    axes[0].set_ylabel(ylabel)
     handles, texts = axes[0].get_legend_handles_labels()
     seen = dict(zip(texts, handles))
     for ax in axes[1:]:
