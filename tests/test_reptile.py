@@ -299,3 +299,22 @@ def test_reptile_train_checks_its_arguments_by_name():
         reptile_train(net, loss_fn, episodes, steps=1, on_divergence="ignore")
     with pytest.raises(ValueError, match=r"^vectorize=True"):  # episodes of 6 and 5 examples cannot stack
         reptile_train(net, loss_fn, lambda i: linreg_episode(i, n=6 - i), steps=1, meta_batch_size=2, vectorize=True)
+
+
+@pytest.mark.parametrize("vectorize", [False, True])
+def test_an_entry_that_episode_params_replaces_starts_each_episode_on_both_paths(vectorize):
+    # episode_params sets θ's bias to each episode's mean support target: both paths start from it
+    net, alpha, epsilon, steps = linear(), 0.05, 0.5, 2
+    episodes = [linreg_episode(s) for s in (21, 22)]
+    theta = flat(dict(net.named_parameters())).detach().clone()
+    phis = []
+    for ep in episodes:
+        phi = theta.clone()
+        phi[-1] = ep.support_y.mean()  # flat() puts the bias last
+        for _ in range(steps):
+            phi = phi - alpha * grad_and_hessian(phi, ep.support_x, ep.support_y)[0]
+        phis.append(phi)
+    params = dict(net.named_parameters())
+    _, delta = reptile_step(functional_loss(net, "mse"), params, episodes, alpha, steps, epsilon, vectorize=vectorize,
+                            episode_params=lambda p, ep: {**p, "bias": ep.support_y.mean().reshape(1)})
+    assert torch.allclose(flat(delta), sum(phis) / 2 - theta, atol=1e-12)

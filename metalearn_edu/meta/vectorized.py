@@ -398,7 +398,8 @@ def adapt_batched(loss_fn: LossFn, params: Params, dims: Mapping[str, int | None
 
 def _episode_params(loss_fn: LossFn, params: Params, stacked: Episode,
                     episode_params: Callable[[Params, Episode], Params] | None) -> tuple[Params, dict[str, int | None]]:
-    """θ_b for every task: θ shared, plus the per-task entries `episode_params` adds (e.g. a head), stacked."""
+    """θ_b for every task: θ shared, plus the per-task entries `episode_params` adds (e.g. a head) or
+    replaces (an entry of θ it returns as a new tensor), stacked; the per-episode loop uses the same θ_b."""
     prepare = episode_params or getattr(loss_fn, "episode_params", None)
     dims: dict[str, int | None] = {n: None for n in params}
     if prepare is None or getattr(prepare, "__func__", None) is FunctionalLoss.episode_params:
@@ -409,7 +410,7 @@ def _episode_params(loss_fn: LossFn, params: Params, stacked: Episode,
     def new_entries(p: Params, sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor, sm: Tensor | None,
                     qm: Tensor | None) -> Params:
         ep = Episode(sx, sy, qx, qy, sm, qm, classes)
-        return {n: v for n, v in prepare(p, ep).items() if n not in p}
+        return {n: v for n, v in prepare(p, ep).items() if n not in p or v is not p[n]}
 
     masks = stacked.support_mask is not None
     in_dims = (param_dims, 0, 0, 0, 0, 0 if masks else None, 0 if masks else None)
