@@ -120,26 +120,33 @@ def pooled_features(model: Any, tokenizer: Any, texts: Sequence[str], max_len: i
     if len(texts) == 0:
         raise ValueError("texts is empty; give at least one text")
     rows = tokenizer(list(texts), truncation=True, max_length=max_len)["input_ids"]
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
     features = EncoderFeatures(model, pooling)
     params = dict(model.named_parameters())
     out = torch.empty(len(rows), model.cfg.d_model)
-    starts = range(0, len(order), batch_size)
+    with eval_mode(model):
+        for chosen, ids, mask in _padded_batches(rows, tokenizer.pad_token_id, batch_size, progress, desc):
+            out[chosen] = features(params, ids, mask).float()
+    return out
+
+
+def _padded_batches(rows: Sequence[Sequence[int]], pad: int, batch_size: int, progress: bool = False,
+                    desc: str = "batches") -> Any:
+    """Yield ``(indices, ids, mask)``: the rows sorted by length (little padding), `batch_size` at a time,
+    padded with `pad`; ids and mask are (B, longest row in the batch)."""
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+    starts: Any = range(0, len(order), batch_size)
     if progress:
         from tqdm.auto import tqdm
         starts = tqdm(starts, desc=desc, unit="batch", mininterval=2.0)
-    pad = tokenizer.pad_token_id
-    with eval_mode(model):
-        for first in starts:
-            chosen = order[first:first + batch_size]
-            width = max(len(rows[i]) for i in chosen)
-            ids = torch.full((len(chosen), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(chosen), width), dtype=torch.long)
-            for r, i in enumerate(chosen):
-                ids[r, :len(rows[i])] = torch.tensor(rows[i])
-                mask[r, :len(rows[i])] = 1
-            out[chosen] = features(params, ids, mask).float()
-    return out
+    for first in starts:
+        chosen = order[first:first + batch_size]
+        width = max(len(rows[i]) for i in chosen)
+        ids = torch.full((len(chosen), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(chosen), width), dtype=torch.long)
+        for r, i in enumerate(chosen):
+            ids[r, :len(rows[i])] = torch.tensor(rows[i])
+            mask[r, :len(rows[i])] = 1
+        yield chosen, ids, mask
 
 
 def _check_split(name: str, split: Any) -> tuple[Any, np.ndarray]:
@@ -379,25 +386,14 @@ def token_features(model: Any, tokenizer: Any, sentences: Sequence[Any], max_len
         raise ValueError("sentences is empty; give at least one tagged sentence")
     label_map = {t: i for i, t in enumerate(NER_TAGS)}
     rows = [align_labels(tokenizer, s.text, s.tags, max_len, label_map) for s in sentences]
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
     kept: list[Tensor | None] = [None] * len(rows)
-    starts = range(0, len(order), batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-        starts = tqdm(starts, desc=desc, unit="batch", mininterval=2.0)
-    pad = tokenizer.pad_token_id
     with eval_mode(model):
-        for first in starts:
-            chosen = order[first:first + batch_size]
-            width = max(len(rows[i][0]) for i in chosen)
-            ids = torch.full((len(chosen), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(chosen), width), dtype=torch.long)
-            for r, i in enumerate(chosen):
-                ids[r, :len(rows[i][0])] = torch.tensor(rows[i][0])
-                mask[r, :len(rows[i][0])] = 1
+        token_rows = [row_ids for row_ids, _ in rows]
+        for chosen, ids, mask in _padded_batches(token_rows, tokenizer.pad_token_id, batch_size, progress, desc):
             hidden = model(ids, attention_mask=mask).hidden_states.float()
             for r, i in enumerate(chosen):
-                labelled = torch.tensor([y != IGNORE_INDEX for y in rows[i][1]] + [False] * (width - len(rows[i][1])))
+                padding = [False] * (ids.shape[1] - len(rows[i][1]))
+                labelled = torch.tensor([y != IGNORE_INDEX for y in rows[i][1]] + padding)
                 kept[i] = hidden[r][labelled]
     labels = np.array([y for _, row_labels in rows for y in row_labels if y != IGNORE_INDEX], dtype=np.int64)
     lengths = [sum(y != IGNORE_INDEX for y in row_labels) for _, row_labels in rows]
