@@ -148,7 +148,8 @@ def ner_ceilings(results: dict[str, Any], out: Path, args: argparse.Namespace) -
     from sklearn.feature_extraction import DictVectorizer
 
     from metalearn_edu.ceilings import NER_TAGS, f1_on_subsets, tagger_f1, token_features, window_features
-    from metalearn_edu.data.chinese import peoples_daily_sentences
+    from metalearn_edu.data.chinese import load_chinese_tokenizer, peoples_daily_sentences
+    from metalearn_edu.ner import NEREpisodes
 
     sizes = {"train": args.ner_train, "val": args.ner_val, "test": None}
     if args.quick:
@@ -163,9 +164,6 @@ def ner_ceilings(results: dict[str, Any], out: Path, args: argparse.Namespace) -
     if entry.get("settings") != settings:
         entry = {"settings": settings, "encoders": {}}
     results["ner"] = entry
-    from metalearn_edu.data.chinese import load_chinese_tokenizer
-    from metalearn_edu.ner import NEREpisodes
-
     zh_tokenizer = load_chinese_tokenizer()
     queries = {cell: [NEREpisodes(sentences["test"], zh_tokenizer, 3, int(cell.split("_k")[1]), 5, max_len=64,
                                   seed=7).episode(i).info["query_ids"] for i in range(args.ner_episodes)]

@@ -203,7 +203,7 @@ def merge(pieces: Path, settings: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--jobs", default="all", help="comma-separated: start, {recipe}-seed{s}, or all")
-    p.add_argument("--budget", type=float, default=600, help="CPU seconds of meta-training per recipe and seed")
+    p.add_argument("--budget", type=float, default=480, help="CPU seconds of meta-training per recipe and seed")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--episodes", type=int, default=40, help="test episodes per seed and cell")
     p.add_argument("--kshot-episodes", type=int, default=20, help="episodes per K of the movie-review curve")

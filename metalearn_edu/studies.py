@@ -182,6 +182,16 @@ def power_table(study: dict[str, Any], cells: tuple[str, ...], effect: float = 0
     return out
 
 
+def detectable_view(table: dict[str, dict[str, dict[str, Any]]], power_rows: dict[str, dict[str, dict[str, Any]]],
+                    cells: tuple[str, ...]) -> dict[str, dict[str, dict[str, float]]]:
+    """What `viz.plot_detectable` draws: model -> cell -> ``mdd`` (its group's, from `power_table`), ``diff`` and
+    ``diff_half`` (from a study table such as `few_shot_table`), for every model that `power_rows` pooled."""
+    group_of = {m: g for g, rows in power_rows.items() for r in rows.values() for m in r["models"]}
+    return {m: {c: {"mdd": power_rows[group_of[m]][c]["mdd"], "diff": r[c]["diff"], "diff_half": r[c]["diff_half"]}
+                for c in cells if c in r and "diff" in r[c] and c in power_rows[group_of[m]]}
+            for m, r in table.items() if m in group_of}
+
+
 def chinese_table(study: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
     """Chapter 8's table: `few_shot_table` on the NER (entity F1) and sentiment (accuracy) cells."""
     return few_shot_table(study, CHINESE_CELLS)

@@ -540,10 +540,7 @@ for group, cells in power_rows.items():
         lines.append(f"| {group} ({len(r['models'])}) | {studies.CELL_TITLES[cell]} | {r['seed_sd']:.4f} | "
                      f"{r['mdd']:.3f} | {r['seeds_needed']} | {r['iid_seed_sd']:.4f} | {r['episodes_needed']} |")
 display(Markdown("\n".join(lines)))
-group_of = {m: g for g, cells in power_rows.items() for m in next(iter(cells.values()))["models"]}
-detectable_view = {m: {c: {"mdd": power_rows[group_of[m]][c]["mdd"], "diff": r[c]["diff"], "diff_half": r[c]["diff_half"]}
-                       for c in studies.DOMAIN_CELLS if c in r and "diff" in r[c]}
-                   for m, r in table.items() if m in group_of}
+detectable_view = studies.detectable_view(table, power_rows, studies.DOMAIN_CELLS)
 viz.plot_detectable(detectable_view, studies.DOMAIN_CELLS, studies.CELL_TITLES, studies.MODEL_NAMES, EFFECT,
                     note=f"Each model's difference from the MLM start (interval over {n_seeds} seeds) against what "
                          f"the design detects with 80% power (grey band)")
@@ -689,8 +686,7 @@ for cell, r in precision_check.items():
 minilm_table = studies.minilm_meta_table(minilm)
 display(Markdown(studies.minilm_meta_markdown(minilm)))
 minilm_power = studies.power_table(minilm, studies.MINILM_CELLS, effect=EFFECT, reference="minilm")["trained"]
-minilm_view = {r: {c: {"mdd": minilm_power[c]["mdd"], "diff": rows[c]["diff"], "diff_half": rows[c]["diff_half"]}
-                   for c in studies.MINILM_CELLS} for r, rows in minilm_table.items()}
+minilm_view = studies.detectable_view(minilm_table, {"trained": minilm_power}, studies.MINILM_CELLS)
 display(viz.plot_detectable(minilm_view, studies.MINILM_CELLS, studies.CELL_TITLES, studies.MINILM_NAMES, EFFECT,
                             note=f"Difference from the MiniLM start after the protocol ({len(ms['seeds'])} seeds × "
                                  f"{ms['episodes']} episodes, t-interval over seeds); grey: the design's MDD"))

@@ -585,10 +585,7 @@ for group, cells in power_rows.items():
         lines.append(f"| {group} ({len(r['models'])}) | {studies.CELL_TITLES_ZH[cell]} | {r['seed_sd']:.4f} | "
                      f"{r['mdd']:.3f} | {r['seeds_needed']} |")
 display(Markdown("\n".join(lines)))
-group_of = {m: g for g, cells in power_rows.items() for m in next(iter(cells.values()))["models"]}
-detectable_view = {m: {c: {"mdd": power_rows[group_of[m]][c]["mdd"], "diff": r[c]["diff"], "diff_half": r[c]["diff_half"]}
-                       for c in studies.CHINESE_CELLS if c in r and "diff" in r[c]}
-                   for m, r in table.items() if m in group_of}
+detectable_view = studies.detectable_view(table, power_rows, studies.CHINESE_CELLS)
 display(viz.plot_detectable(detectable_view, studies.CHINESE_CELLS, studies.CELL_TITLES_ZH, studies.CHINESE_NAMES,
                             EFFECT, note=f"Each model's difference from the Chinese MLM start against what the design "
                                          f"detects with 80% power (grey band)"))

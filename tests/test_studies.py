@@ -352,3 +352,12 @@ def test_ner_ceiling_table_reads_the_probes_and_names_a_missing_part():
     assert table["rows"]["mlm"]["episodes"]["ner_k5"] == pytest.approx((0.3, 0.0))
     text = studies.ner_ceiling_markdown(study)
     assert "0.300 ± 0.000" in text and "With 25 training sentences the MLM probe reaches 0.200." in text
+
+
+def test_detectable_view_gives_each_pooled_model_its_groups_mdd():
+    power_rows = {"trained": {"c": {"models": ["a"], "mdd": 0.05}}, "fixed": {"c": {"models": ["b"], "mdd": 0.1}}}
+    table = {"a": {"c": {"diff": 0.01, "diff_half": 0.02}, "d": {"diff": 0.3, "diff_half": 0.1}},
+             "b": {"c": {"diff": -0.02, "diff_half": 0.03}}, "mlm": {"c": {"mean": 0.5}}}
+    view = studies.detectable_view(table, power_rows, ("c", "d"))
+    assert view == {"a": {"c": {"mdd": 0.05, "diff": 0.01, "diff_half": 0.02}},
+                    "b": {"c": {"mdd": 0.1, "diff": -0.02, "diff_half": 0.03}}}
